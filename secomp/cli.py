@@ -1,0 +1,202 @@
+"""The `secomp` command line. Each subcommand is a thin layer over a library function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+
+def _device(name: str | None) -> str:
+    import torch
+
+    if name:
+        return name
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cmd_make_testset(a: argparse.Namespace) -> None:
+    from .data import make_testset
+
+    manifest = make_testset(
+        a.speech, a.noise, a.out, a.snr, a.n, a.seed, a.babble, progress=not a.quiet
+    )
+    print(f"wrote {a.n} pairs and {manifest}")
+
+
+def _load(name: str, device: str):
+    from .modelio import load_model
+
+    return None if name == "identity" else load_model(name, device)
+
+
+def cmd_evaluate(a: argparse.Namespace) -> None:
+    from .data import read_pairs
+    from .evaluate import evaluate, format_summary, write_rows_csv
+
+    device = _device(a.device)
+    model = _load(a.model, device)
+    pairs = read_pairs(a.pairs)
+    summary, rows = evaluate(model, pairs, a.jobs, progress=not a.quiet, device=device)
+    summary = {"model": a.model, "pairs": str(a.pairs), **summary}
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(summary, indent=1))
+    if a.csv:
+        write_rows_csv(rows, a.csv)
+    print(format_summary(summary))
+
+
+def cmd_enhance(a: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .audio import AudioError, list_audio, load_audio, save_audio
+    from .enhance import enhance_array
+
+    device = _device(a.device)
+    model = _load(a.model, device)
+    out = Path(a.output)
+    jobs = []
+    for inp in a.inputs:
+        inp = Path(inp)
+        if inp.is_dir():
+            jobs += [(f, out / f.relative_to(inp).with_suffix(".flac")) for f in list_audio(inp)]
+        elif inp.exists():
+            target = out / (inp.stem + ".flac") if len(a.inputs) > 1 or out.is_dir() else out
+            if out.suffix == "" and not out.is_file():
+                target = out / (inp.stem + ".flac")
+            jobs.append((inp, target))
+        else:
+            raise FileNotFoundError(f"{inp}: not found")
+    n_bad = 0
+    for src, dst in tqdm(jobs, desc="enhance", disable=a.quiet):
+        if dst.resolve() == src.resolve() and not a.overwrite:
+            raise FileExistsError(f"{dst}: output would overwrite its input (use --overwrite)")
+        try:
+            x = load_audio(src, downmix=a.downmix)
+        except AudioError as e:
+            print(f"skipped: {e}", file=sys.stderr)
+            n_bad += 1
+            continue
+        y = x if model is None else enhance_array(model, x, chunk_s=a.chunk_s, device=device)
+        save_audio(dst, y, overwrite=a.overwrite)
+    print(f"enhanced {len(jobs) - n_bad} file(s) into {out}" + (f"; {n_bad} skipped" if n_bad else ""))
+    if n_bad:
+        sys.exit(1)
+
+
+def cmd_info(a: argparse.Namespace) -> None:
+    from .artifact.info import model_info, format_info
+
+    info = model_info(a.model)
+    print(json.dumps(info, indent=1) if a.json else format_info(info))
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    import torch
+
+    from .config import load_config
+    from .models import build_model
+    from .train import TrainConfig, fit, prepare_data, setup_distributed
+
+    overrides = list(a.overrides)
+    if a.model:
+        overrides.append(f"model={a.model}")
+    cfg = load_config(TrainConfig, a.config, overrides)
+    device = setup_distributed()
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, **cfg.hparams).to(device)
+    data = prepare_data(a.data, cfg, device)
+    summary = fit(model, data, cfg, a.out, resume=a.resume, progress=not a.quiet)
+    out = Path(a.out)
+    from .train import is_main
+
+    if is_main() and (out / "best.safetensors").exists():
+        (out / "model.safetensors").write_bytes((out / "best.safetensors").read_bytes())
+        print(f"step {summary['step']}, best valid loss {summary['best_valid_loss']:.5g}, "
+              f"{summary['time_s']:.0f} s; model: {out / 'model.safetensors'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="secomp", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    s = sub.add_parser("make-testset", help="write noisy/clean test pairs and a manifest")
+    s.add_argument("--speech", required=True)
+    s.add_argument("--noise", required=True)
+    s.add_argument("--snr", type=float, nargs="+", default=[-5.0, 0.0, 5.0])
+    s.add_argument("--n", type=int, default=150)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--babble", default=None, help="speech folder to build babble noise from")
+    s.add_argument("--out", required=True)
+    common(s)
+    s.set_defaults(fn=cmd_make_testset)
+
+    s = sub.add_parser("evaluate", help="metrics of noisy input and enhanced output")
+    s.add_argument("model", help="model file, bundled name (demo) or 'identity'")
+    s.add_argument("--pairs", required=True, help="folder of pairs or manifest.csv")
+    s.add_argument("--json")
+    s.add_argument("--csv")
+    s.add_argument("--jobs", type=int, default=None, help="metric processes (default: all cores)")
+    s.add_argument("--device", default=None)
+    common(s)
+    s.set_defaults(fn=cmd_evaluate)
+
+    s = sub.add_parser("enhance", help="enhance files or folders")
+    s.add_argument("model")
+    s.add_argument("inputs", nargs="+")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--overwrite", action="store_true")
+    s.add_argument("--downmix", action="store_true", help="average multi-channel input")
+    s.add_argument("--chunk-s", type=float, default=30.0)
+    s.add_argument("--device", default=None)
+    common(s)
+    s.set_defaults(fn=cmd_enhance)
+
+    s = sub.add_parser("info", help="architecture, parameters, sizes")
+    s.add_argument("model")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_info)
+
+    s = sub.add_parser("train", help="train an enhancement model")
+    s.add_argument("--model", default=None)
+    s.add_argument("--data", required=True, help="corpus root (speech/<split>/<spk>/, noise/)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--config", default=None)
+    s.add_argument("--resume", action="store_true")
+    s.add_argument("overrides", nargs="*", help="key=value config overrides")
+    common(s)
+    s.set_defaults(fn=cmd_train)
+
+    from .compress.cli import add_compress_commands
+
+    add_compress_commands(sub, common)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        warnings.simplefilter("ignore")
+    from .audio import AudioError
+    from .checkpoint import CheckpointError
+    from .modelio import ModelFileError
+
+    try:
+        args.fn(args)
+    except (AudioError, ModelFileError, CheckpointError, FileNotFoundError, FileExistsError,
+            ValueError, KeyError) as e:
+        if os.environ.get("SECOMP_DEBUG"):
+            raise
+        print(f"secomp {args.cmd}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

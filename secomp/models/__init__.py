@@ -1,0 +1,10 @@
+"""Enhancement models, registered by name.
+
+Every model maps a noisy waveform [B, N] to an enhanced one of the same length (`forward`) and
+knows its own training loss (`loss(noisy, clean)`), so trainer, evaluator and compressor need no
+per-model code. `build_model(name, **hparams)` builds one from its config; a user's own class is
+added with `@register("name")`.
+"""
+
+from .registry import MODELS, build_model, model_config, register  # noqa: F401
+from . import crn, gcrn, lstm, tcnn  # noqa: F401,E402  (registration side effect)

@@ -1,0 +1,58 @@
+"""The three signal domains the four paper models work in. A model subclasses one of these and
+implements `core`; forward (waveform in, waveform out) and the training loss come with it."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..stft import istft, stft
+
+
+class MagnitudeModel(nn.Module):
+    """`core`: noisy magnitude [B, T, 161] -> estimated clean magnitude [B, T, 161].
+    The noisy phase is kept. Loss: MSE between estimated and clean magnitudes."""
+
+    def core(self, mag: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        spec = stft(wave)
+        mag = self.core(spec.abs()).float()
+        return istft(torch.polar(mag, spec.angle()), wave.shape[-1])
+
+    def loss(self, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.core(stft(noisy).abs()).float(), stft(clean).abs())
+
+
+class ComplexModel(nn.Module):
+    """`core`: noisy real/imaginary [B, 2, T, 161] -> estimated clean [B, 2, T, 161]
+    (complex spectral mapping). Loss: MSE on real and imaginary parts."""
+
+    def core(self, ri: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        spec = stft(wave)
+        est = self.core(torch.stack([spec.real, spec.imag], 1)).float()
+        return istft(torch.complex(est[:, 0], est[:, 1]), wave.shape[-1])
+
+    def loss(self, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        spec, target = stft(noisy), stft(clean)
+        est = self.core(torch.stack([spec.real, spec.imag], 1)).float()
+        return F.mse_loss(est, torch.stack([target.real, target.imag], 1))
+
+
+class TimeModel(nn.Module):
+    """`core`: noisy waveform [B, N] -> estimated clean waveform [B, N].
+    Loss: MSE on samples (Pandey & Wang 2019 train TCNN in the time domain)."""
+
+    def core(self, wave: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.core(wave).float()
+
+    def loss(self, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.core(noisy).float(), clean)

@@ -1,0 +1,27 @@
+"""LSTM baseline: 3 unidirectional layers of 1024 units on 161-bin magnitudes, a linear layer to
+161 outputs (21.82 M parameters at the default size).
+
+Decision: the linear output is a sigmoid magnitude mask (signal approximation), and the input is
+log-compressed magnitude, because a plain LSTM has no normalisation to absorb the input level.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..stft import N_BINS
+from .base import MagnitudeModel
+from .registry import register
+
+
+@register("lstm")
+class LSTMEnhancer(MagnitudeModel):
+    def __init__(self, hidden: int = 1024, layers: int = 3, n_bins: int = N_BINS):
+        super().__init__()
+        self.lstm = nn.LSTM(n_bins, hidden, layers, batch_first=True)
+        self.out = nn.Linear(hidden, n_bins)
+
+    def core(self, mag: torch.Tensor) -> torch.Tensor:
+        h, _ = self.lstm(torch.log(mag + 1e-4))
+        return mag * torch.sigmoid(self.out(h))

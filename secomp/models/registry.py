@@ -1,0 +1,37 @@
+"""Name -> model class. The hyper-parameters a model was built with are kept on it
+(`model.hparams`) so that it can be saved as safetensors + a JSON config and rebuilt exactly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+MODELS: dict[str, type[nn.Module]] = {}
+
+
+def register(name: str):
+    def deco(cls: type[nn.Module]) -> type[nn.Module]:
+        if name in MODELS and MODELS[name] is not cls:
+            raise ValueError(f"model name '{name}' already registered to {MODELS[name]}")
+        MODELS[name] = cls
+        cls.arch = name
+        return cls
+
+    return deco
+
+
+def build_model(arch: str, **hparams: Any) -> nn.Module:
+    if arch not in MODELS:
+        raise KeyError(f"unknown model '{arch}'; registered: {', '.join(sorted(MODELS))}")
+    model = MODELS[arch](**hparams)
+    model.hparams = dict(hparams)
+    return model
+
+
+def model_config(model: nn.Module) -> dict[str, Any]:
+    """{"arch": name, "hparams": {...}} for a registered model."""
+    arch = getattr(model, "arch", None)
+    if arch is None:
+        raise ValueError(f"{type(model).__name__} is not a registered secomp model")
+    return {"arch": arch, "hparams": dict(getattr(model, "hparams", {}))}

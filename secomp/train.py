@@ -54,11 +54,48 @@ class TrainConfig:
     mix: MixConfig = field(default_factory=MixConfig)
 
 
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
 @dataclass
 class TrainData:
-    speech: AudioBank
-    noise: AudioBank
-    valid: list[tuple[torch.Tensor, torch.Tensor]]
+    """batch(step, rank) -> (noisy, clean) on the training device, and fixed validation batches.
+
+    A pure function of (step, rank) makes resumed runs exact; `from_iterable` wraps a user's
+    DataLoader instead (then a resumed run sees different batches).
+    """
+
+    batch: Callable[[int, int], Batch]
+    valid: list[Batch]
+
+    @property
+    def device(self) -> torch.device:
+        return self.valid[0][0].device
+
+    @staticmethod
+    def from_banks(
+        speech: AudioBank, noise: AudioBank, mix: MixConfig, batch_size: int, seed: int,
+        valid: list[Batch],
+    ) -> TrainData:
+        def batch(step: int, rank: int) -> Batch:
+            return enhancement_batch(speech, noise, mix, batch_size, seed, rank, step)
+
+        return TrainData(batch, valid)
+
+    @staticmethod
+    def from_iterable(loader, valid: list[Batch], device: torch.device | str = "cpu") -> TrainData:
+        """Cycle over any iterable of (noisy, clean) batches, e.g. a torch DataLoader."""
+        state = {"it": iter(loader)}
+
+        def batch(step: int, rank: int) -> Batch:
+            try:
+                noisy, clean = next(state["it"])
+            except StopIteration:
+                state["it"] = iter(loader)
+                noisy, clean = next(state["it"])
+            return noisy.to(device), clean.to(device)
+
+        return TrainData(batch, [(n.to(device), c.to(device)) for n, c in valid])
 
 
 def prepare_data(
@@ -74,7 +111,7 @@ def prepare_data(
         enhancement_batch(valid_speech, noise, cfg.mix, cfg.batch_size, cfg.seed + 7919, 0, i)
         for i in range(cfg.valid_batches)
     ]
-    return TrainData(speech, noise, valid)
+    return TrainData.from_banks(speech, noise, cfg.mix, cfg.batch_size, cfg.seed, valid)
 
 
 @dataclass
@@ -82,12 +119,15 @@ class TrainHooks:
     """What compression adds to plain training.
 
     penalty: extra loss term (sparse regularization), a function of the model.
+    before_step: called after backward and clipping, before the optimizer step (centroid
+        fine-tuning turns weight gradients into centroid gradients here).
     after_step: called after every optimizer step (re-applies pruning masks).
     state / load_state: extra state saved in and restored from the checkpoint.
     loss: replaces `model.loss(noisy, clean)` (e.g. a user's own loss).
     """
 
     penalty: Callable[[nn.Module], torch.Tensor] | None = None
+    before_step: Callable[[nn.Module], None] | None = None
     after_step: Callable[[nn.Module], None] | None = None
     state: Callable[[], dict[str, Any]] | None = None
     load_state: Callable[[dict[str, Any]], None] | None = None
@@ -195,7 +235,7 @@ def fit(
     hooks = hooks or TrainHooks()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = data.speech.device
+    device = data.device
     rank = dist.get_rank() if dist.is_initialized() else 0
     loss_fn = hooks.loss or _default_loss
     opt = make_optimizer(model, cfg)
@@ -227,9 +267,7 @@ def fit(
     running, n_running, t_log, steps_log = 0.0, 0, time.time(), 0
     stop = False
     while step < cfg.steps and not stop:
-        noisy, clean = enhancement_batch(
-            data.speech, data.noise, cfg.mix, cfg.batch_size, cfg.seed, rank, step
-        )
+        noisy, clean = data.batch(step, rank)
         with _autocast(device, cfg.amp):
             loss = wrapped(noisy, clean)
             total = loss + hooks.penalty(model) if hooks.penalty is not None else loss
@@ -237,6 +275,8 @@ def fit(
         total.backward()
         if cfg.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if hooks.before_step is not None:
+            hooks.before_step(model)
         opt.step()
         if hooks.after_step is not None:
             hooks.after_step(model)

@@ -1,0 +1,300 @@
+"""The compression pipelines (method.md section 3) as one resumable sequence of units.
+
+    S   sparse regularization: fine-tune with lambda * (L1 | group lasso) added to the loss
+    P1.. iterative pruning rounds: sensitivity analysis -> prune every tensor at its ratio ->
+        fine-tune with masks; stop when a round removes < min_round_fraction of what remains
+    Q   k-means quantization of the remaining weights, then centroid fine-tuning
+
+C1 = S(L1) + P(unstructured) + Q, C2 = S(group lasso) + P(structured) + Q; any subset of S, P, Q
+runs (the paper's ablations). After every unit the model, masks and codebooks are written
+atomically to OUT/state.safetensors and the unit is recorded in OUT/progress.json; fine-tuning
+inside a unit checkpoints through the training engine, so a killed run resumes where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..models import model_config
+from ..train import TrainConfig, TrainData, TrainHooks, fit, validation_loss
+from .groups import PrunableTensor, prunable_tensors
+from .masks import Masks, apply_masks, count_nonzero, full_masks, sparsity
+from .prune import prune_mask
+from .quantize import CentroidTuner, Codebook, quantize_model
+from .regularize import PENALTIES, make_penalty
+from .sensitivity import plot_sensitivity, sensitivity_analysis, write_sensitivity_csv
+
+
+@dataclass
+class CompressConfig:
+    stages: list[str] = field(default_factory=lambda: ["S", "P", "Q"])
+    # what is prunable (groups.py)
+    structured: bool = False
+    conv_grouping: str = "kernel"
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    prune_bias: bool = False
+    # S: sparse regularization
+    regularizer: str = "l1"  # l1 | group_lasso
+    reg_lambda: float = 0.1
+    reg_relative: bool = True  # lambda as a fraction of the initial task loss (see reg_scale)
+    reg_steps: int = 1000
+    # P: sensitivity analysis + iterative pruning
+    tolerance: float = 0.2
+    tolerance_mode: str = "relative"
+    max_ratio: float = 1.0
+    ratio_step: float = 0.05
+    sensitivity_batches: int = 4
+    rounds: int = 5
+    min_round_fraction: float = 0.01
+    finetune_steps: int = 1000
+    # Q: clustering-based quantization
+    quant_bits: int = 4
+    quant_bits_by_kind: dict[str, int] = field(default_factory=dict)
+    quant_init: str = "linear"
+    centroid_steps: int = 500
+    centroid_lr: float = 1e-5
+    # evaluation and training of every fine-tuning phase
+    quality_items: int = 16
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ----------------------------------------------------------------------------- state on disk
+
+
+def save_state(path: Path, model: nn.Module, masks: Masks, books: dict[str, Codebook]) -> None:
+    """Model weights, masks and codebooks in one safetensors file, written atomically."""
+    tensors: dict[str, torch.Tensor] = {
+        f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()
+    }
+    for name, m in masks.items():
+        tensors[f"mask/{name}"] = m.to(torch.uint8).cpu().contiguous()
+    for name, b in books.items():
+        tensors[f"centroids/{name}"] = b.centroids.float().cpu().contiguous()
+        tensors[f"assign/{name}"] = b.assign.to(torch.int32).cpu().contiguous()
+    tmp = path.with_name(path.name + ".part")
+    save_file(tensors, str(tmp), metadata={"secomp": json.dumps(model_config(model))})
+    tmp.replace(path)
+
+
+def load_state(path: Path, model: nn.Module) -> tuple[Masks, dict[str, Codebook]]:
+    t = load_file(str(path))
+    device = next(model.parameters()).device
+    model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model/")})
+    masks = {k[5:]: v.bool().to(device) for k, v in t.items() if k.startswith("mask/")}
+    books = {
+        k[10:]: Codebook(v.to(device), t[f"assign/{k[10:]}"].long().to(device))
+        for k, v in t.items()
+        if k.startswith("centroids/")
+    }
+    return masks, books
+
+
+# ----------------------------------------------------------------------------- measurements
+
+
+@torch.inference_mode()
+def valid_quality(model: nn.Module, batches, n_items: int) -> dict[str, float]:
+    """Mean STOI, SI-SDR and (if the pesq package is installed) PESQ of the enhanced output on
+    the first n_items validation mixtures."""
+    from ..metrics import pesq_wb, si_sdr, stoi
+
+    try:
+        import pesq  # noqa: F401
+
+        has_pesq = True
+    except ImportError:
+        has_pesq = False
+    was = model.training
+    model.eval()
+    scores: dict[str, list[float]] = {"stoi": [], "si_sdr": [], "pesq": []}
+    for noisy, clean in batches:
+        enhanced = model(noisy).float().cpu().numpy()
+        clean_np = clean.float().cpu().numpy()
+        for e, c in zip(enhanced, clean_np):
+            if len(scores["stoi"]) >= n_items:
+                break
+            scores["stoi"].append(stoi(e, c))
+            scores["si_sdr"].append(si_sdr(e, c))
+            if has_pesq:
+                try:
+                    scores["pesq"].append(pesq_wb(e, c))
+                except Exception:
+                    pass
+        if len(scores["stoi"]) >= n_items:
+            break
+    model.train(was)
+    return {k: (sum(v) / len(v) if v else math.nan) for k, v in scores.items()}
+
+
+def model_stats(model: nn.Module, tensors: list[PrunableTensor]) -> dict[str, Any]:
+    from ..artifact.format import encode_model
+
+    params = sum(p.numel() for p in model.parameters())
+    nonzero = sum(int((p != 0).sum()) for p in model.parameters())
+    return {
+        "params": params,
+        "nonzero": nonzero,
+        "artifact_bytes": len(encode_model(model, tensors, entropy=False)),
+        "dense_fp32_bytes": 4 * params,
+    }
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+
+@dataclass
+class CompressResult:
+    model: nn.Module
+    masks: Masks
+    books: dict[str, Codebook]
+    tensors: list[PrunableTensor]
+    progress: dict[str, Any]
+
+
+def plan_units(cfg: CompressConfig) -> list[str]:
+    units = []
+    for s in cfg.stages:
+        if s == "S":
+            units.append("S")
+        elif s == "P":
+            units += [f"P{k + 1}" for k in range(cfg.rounds)]
+        elif s == "Q":
+            units.append("Q")
+        else:
+            raise ValueError(f"unknown stage '{s}' (S, P, Q)")
+    return units
+
+
+def compress(
+    model: nn.Module,
+    data: TrainData,
+    cfg: CompressConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    loss=None,
+) -> CompressResult:
+    """Run the configured stages on `model` (on the training device) and return the result.
+
+    `loss(model, noisy, clean)` replaces model.loss (for a user's own model). Writes
+    OUT/{state.safetensors, progress.json, work/<unit>/..., sensitivity_<unit>.csv/png}.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.regularizer not in PENALTIES:
+        raise ValueError(f"unknown regularizer '{cfg.regularizer}'")
+    tensors = prunable_tensors(model, cfg.include, cfg.exclude, cfg.conv_grouping, cfg.prune_bias)
+    if not tensors:
+        raise ValueError("no prunable tensors (check include/exclude patterns)")
+    loss_fn = loss or (lambda m, noisy, clean: m.loss(noisy, clean))
+    sens_batches = data.valid[: cfg.sensitivity_batches]
+
+    def eval_loss(m: nn.Module) -> float:
+        return validation_loss(m, sens_batches, loss_fn, cfg.train.amp)
+
+    state_path, progress_path = out / "state.safetensors", out / "progress.json"
+    masks: Masks = full_masks(model, tensors)
+    books: dict[str, Codebook] = {}
+    if resume and progress_path.exists():
+        prog = json.loads(progress_path.read_text())
+        if state_path.exists():
+            masks_loaded, books = load_state(state_path, model)
+            masks.update(masks_loaded)
+    else:
+        before = model_stats(model, tensors)
+        before.update(valid_quality(model, data.valid, cfg.quality_items))
+        before["valid_loss"] = validation_loss(model, data.valid, loss_fn, cfg.train.amp)
+        prog = {"done": [], "rounds": [], "stage_time_s": {}, "before": before, "stopped": False}
+        save_state(state_path, model, masks, books)
+        progress_path.write_text(json.dumps(prog, indent=1))
+
+    def finish(unit: str, t0: float, row: dict[str, Any] | None = None) -> None:
+        save_state(state_path, model, masks, books)
+        prog["done"].append(unit)
+        prog["stage_time_s"][unit] = prog["stage_time_s"].get(unit, 0.0) + time.time() - t0
+        if row is not None:
+            prog["rounds"].append(row)
+        tmp = progress_path.with_name("progress.json.part")
+        tmp.write_text(json.dumps(prog, indent=1))
+        tmp.replace(progress_path)
+
+    def tune(unit: str, steps: int, hooks: TrainHooks) -> dict[str, Any]:
+        tcfg = TrainConfig(**{**cfg.train.__dict__, "steps": steps, "max_minutes": 0.0})
+        hooks.loss = loss_fn
+        return fit(model, data, tcfg, out / "work" / unit, hooks, resume=True, progress=progress)
+
+    def masks_hook(m: nn.Module) -> None:
+        apply_masks(m, masks)
+
+    def round_row(unit: str, extra: dict[str, Any]) -> dict[str, Any]:
+        row = {"unit": unit, **model_stats(model, tensors)}
+        row["valid_loss"] = validation_loss(model, data.valid, loss_fn, cfg.train.amp)
+        row.update(valid_quality(model, data.valid, cfg.quality_items))
+        return {**row, **extra}
+
+    for unit in plan_units(cfg):
+        if unit in prog["done"]:
+            continue
+        if unit.startswith("P") and prog["stopped"]:
+            continue
+        t0 = time.time()
+        if unit == "S":
+            base = float(eval_loss(model))
+            reg0 = float(PENALTIES[cfg.regularizer](model, tensors))
+            lam = cfg.reg_lambda * base / max(reg0, 1e-12) if cfg.reg_relative else cfg.reg_lambda
+            prog["reg_lambda_abs"] = lam
+            penalty = make_penalty(cfg.regularizer, tensors, lam)
+            tune("S", cfg.reg_steps, TrainHooks(penalty=penalty, after_step=masks_hook))
+            finish("S", t0, round_row("S", {"reg_lambda_abs": lam}))
+        elif unit.startswith("P"):
+            work = out / "work" / unit
+            work.mkdir(parents=True, exist_ok=True)
+            mask_file = work / "masks.safetensors"
+            nz_before = count_nonzero(masks)
+            if mask_file.exists():  # killed during this round's fine-tuning: same masks again
+                masks.update({k: v.bool().to(masks[k].device) for k, v in load_file(str(mask_file)).items()})
+                sens_time = json.loads((work / "sensitivity.json").read_text())["time_s"]
+            else:
+                results, sens_time = sensitivity_analysis(
+                    model, tensors, masks, eval_loss, cfg.structured, cfg.tolerance,
+                    cfg.tolerance_mode, cfg.max_ratio, cfg.ratio_step, progress,
+                )
+                write_sensitivity_csv(results, out / f"sensitivity_{unit}.csv")
+                plot_sensitivity(results, out / f"sensitivity_{unit}.png")
+                params = dict(model.named_parameters())
+                for t, r in zip(tensors, results):
+                    masks[t.name] = prune_mask(t, params[t.name], masks[t.name], r.chosen, cfg.structured)
+                save_file({k: v.to(torch.uint8).cpu() for k, v in masks.items()}, str(mask_file))
+                (work / "sensitivity.json").write_text(json.dumps(
+                    {"time_s": sens_time, "ratios": {r.name: r.chosen for r in results}}))
+            apply_masks(model, masks)
+            removed = 1.0 - count_nonzero(masks) / max(1, nz_before)
+            tune(unit, cfg.finetune_steps, TrainHooks(after_step=masks_hook))
+            row = round_row(unit, {"removed_fraction": removed, "sensitivity_time_s": sens_time})
+            if removed < cfg.min_round_fraction:
+                prog["stopped"] = True
+            finish(unit, t0, row)
+        elif unit == "Q":
+            books = quantize_model(
+                model, tensors, masks, cfg.quant_bits, cfg.quant_bits_by_kind, cfg.quant_init
+            )
+            after_kmeans = round_row("Q-kmeans", {})
+            tuner = CentroidTuner(model, books, cfg.centroid_lr)
+            tune("Q", cfg.centroid_steps, TrainHooks(
+                before_step=tuner.before_step, after_step=tuner.after_step,
+                state=tuner.state, load_state=tuner.load_state))
+            prog["rounds"].append(after_kmeans)
+            finish("Q", t0, round_row("Q", {}))
+    result = CompressResult(model, masks, books, tensors, prog)
+    prog["after_sparsity"] = sparsity(masks)
+    return result

@@ -1,0 +1,160 @@
+"""Clustering-based quantization (method.md 2.3, after Deep Compression).
+
+Per tensor, the non-zero weights are clustered by 1-D k-means into K clusters (linear
+initialisation over [min, max] by default, k-means++ optional); every weight becomes its
+centroid, zeros stay zero. Centroids are then fine-tuned with the assignments fixed: a centroid's
+gradient is the sum of its members' gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .groups import PrunableTensor
+
+
+@dataclass
+class Codebook:
+    """centroids [K] (float32); assign: int64 tensor of the weight's shape, -1 where pruned."""
+
+    centroids: torch.Tensor
+    assign: torch.Tensor
+
+    def weight(self) -> torch.Tensor:
+        if self.centroids.numel() == 0:  # a fully pruned tensor
+            return torch.zeros(self.assign.shape, device=self.assign.device)
+        w = self.centroids[self.assign.clamp(min=0)]
+        return torch.where(self.assign >= 0, w, torch.zeros_like(w))
+
+
+def _assign(values: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """Nearest centroid for 1-D data (centroids sorted): a binary search over the midpoints."""
+    mids = (centroids[1:] + centroids[:-1]) / 2
+    return torch.searchsorted(mids, values)
+
+
+def kmeans_1d(
+    values: torch.Tensor,
+    k: int,
+    init: str = "linear",
+    iters: int = 100,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lloyd's algorithm on a 1-D float tensor: (sorted centroids [<=k], assignment [n]).
+
+    With at most k distinct values the result is exact (each value its own centroid). An empty
+    cluster keeps its previous centroid.
+    """
+    values = values.detach().float().flatten()
+    uniq = torch.unique(values)
+    if uniq.numel() <= k:
+        return uniq, torch.searchsorted(uniq, values)
+    if init == "linear":
+        c = torch.linspace(float(values.min()), float(values.max()), k, device=values.device)
+    elif init == "kmeans++":
+        g = generator or torch.Generator().manual_seed(0)
+        c = values[torch.randint(values.numel(), (1,), generator=g).to(values.device)]
+        for _ in range(k - 1):
+            d = (values[:, None] - c[None]).pow(2).min(1).values
+            pick = torch.multinomial((d / d.sum()).cpu(), 1, generator=g).to(values.device)
+            c = torch.cat([c, values[pick]])
+        c = c.sort().values
+    else:
+        raise ValueError(f"init must be linear or kmeans++, not '{init}'")
+    assign = _assign(values, c)
+    for _ in range(iters):
+        sums = torch.zeros(k, device=values.device).index_add_(0, assign, values)
+        counts = torch.zeros(k, device=values.device).index_add_(0, assign, torch.ones_like(values))
+        c = torch.where(counts > 0, sums / counts.clamp(min=1), c).sort().values
+        new = _assign(values, c)
+        if torch.equal(new, assign):
+            break
+        assign = new
+    return c, assign
+
+
+def kmeans_quantize(
+    w: torch.Tensor, mask: torch.Tensor | None, k: int, init: str = "linear"
+) -> Codebook:
+    """Codebook for one tensor: only the kept, non-zero weights are clustered."""
+    keep = (w != 0) if mask is None else (mask & (w != 0))
+    assign = torch.full(w.shape, -1, dtype=torch.long, device=w.device)
+    if not keep.any():
+        return Codebook(torch.zeros(0, device=w.device), assign)
+    c, a = kmeans_1d(w[keep], k, init)
+    assign[keep] = a
+    return Codebook(c, assign)
+
+
+def bits_for(t: PrunableTensor, default_bits: int, bits_by_kind: dict[str, int]) -> int:
+    return int(bits_by_kind.get(t.kind, default_bits))
+
+
+@torch.no_grad()
+def quantize_model(
+    model: nn.Module,
+    tensors: list[PrunableTensor],
+    masks: dict[str, torch.Tensor] | None,
+    default_bits: int = 4,
+    bits_by_kind: dict[str, int] | None = None,
+    init: str = "linear",
+) -> dict[str, Codebook]:
+    """Cluster every prunable tensor in place (weights replaced by their centroids)."""
+    params = dict(model.named_parameters())
+    books = {}
+    for t in tensors:
+        p = params[t.name]
+        k = 2 ** bits_for(t, default_bits, bits_by_kind or {})
+        book = kmeans_quantize(p.detach(), None if masks is None else masks[t.name], k, init)
+        p.copy_(book.weight().to(p.dtype))
+        books[t.name] = book
+    return books
+
+
+class CentroidTuner:
+    """Fine-tunes the centroids with assignments fixed, inside the ordinary training loop.
+
+    `before_step` turns each clustered weight's gradient into its centroids' gradients (sum over
+    members), steps the centroids with Adam and drops the weight gradient so the model's own
+    optimizer leaves the weight alone; `after_step` writes centroids back into the weights.
+    """
+
+    def __init__(self, model: nn.Module, books: dict[str, Codebook], lr: float):
+        self.params = dict(model.named_parameters())
+        self.books = books
+        self.centroids = {
+            n: nn.Parameter(b.centroids.clone().to(self.params[n].device)) for n, b in books.items()
+        }
+        self.opt = torch.optim.Adam(list(self.centroids.values()), lr=lr)
+
+    def before_step(self, model: nn.Module) -> None:
+        for name, book in self.books.items():
+            p, c = self.params[name], self.centroids[name]
+            if p.grad is None or c.numel() == 0:
+                continue
+            a = book.assign.to(p.device)
+            keep = a >= 0
+            c.grad = torch.zeros_like(c).index_add_(0, a[keep], p.grad[keep].float())
+            p.grad = None
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def after_step(self, model: nn.Module) -> None:
+        for name, book in self.books.items():
+            book.centroids = self.centroids[name].detach().clone()
+            p = self.params[name]
+            p.copy_(book.weight().to(device=p.device, dtype=p.dtype))
+
+    def state(self) -> dict:
+        return {"centroids": {n: c.detach().cpu() for n, c in self.centroids.items()},
+                "opt": self.opt.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        with torch.no_grad():
+            for n, c in state["centroids"].items():
+                self.centroids[n].copy_(c)
+        self.opt.load_state_dict(state["opt"])

@@ -51,7 +51,9 @@ def unpack(prefix: Path, dst: Path) -> Path:
         raise FileNotFoundError(f"{prefix}: {len(parts)} of {total} shards present")
     state: dict[str, torch.Tensor] = {}
     for p in parts:
-        state.update({k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(p)).items()})
+        state.update(
+            {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(p)).items()}
+        )
     with safe_open(str(parts[0]), "pt") as f:
         meta = f.metadata()
     save_file(state, str(dst), metadata=meta)

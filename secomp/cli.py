@@ -53,22 +53,21 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 def cmd_enhance(a: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from .audio import AudioError, list_audio, load_audio, save_audio
+    from .audio import AUDIO_SUFFIXES, AudioError, list_audio, load_audio, save_audio
     from .enhance import enhance_array
 
     device = _device(a.device)
     model = _load(a.model, device)
     out = Path(a.output)
+    single = (
+        len(a.inputs) == 1 and Path(a.inputs[0]).is_file() and out.suffix.lower() in AUDIO_SUFFIXES
+    )
     jobs = []
-    for inp in a.inputs:
-        inp = Path(inp)
+    for inp in map(Path, a.inputs):
         if inp.is_dir():
             jobs += [(f, out / f.relative_to(inp).with_suffix(".flac")) for f in list_audio(inp)]
         elif inp.exists():
-            target = out / (inp.stem + ".flac") if len(a.inputs) > 1 or out.is_dir() else out
-            if out.suffix == "" and not out.is_file():
-                target = out / (inp.stem + ".flac")
-            jobs.append((inp, target))
+            jobs.append((inp, out if single else out / (inp.stem + ".flac")))
         else:
             raise FileNotFoundError(f"{inp}: not found")
     n_bad = 0
@@ -83,13 +82,15 @@ def cmd_enhance(a: argparse.Namespace) -> None:
             continue
         y = x if model is None else enhance_array(model, x, chunk_s=a.chunk_s, device=device)
         save_audio(dst, y, overwrite=a.overwrite)
-    print(f"enhanced {len(jobs) - n_bad} file(s) into {out}" + (f"; {n_bad} skipped" if n_bad else ""))
+    print(
+        f"enhanced {len(jobs) - n_bad} file(s) into {out}" + (f"; {n_bad} skipped" if n_bad else "")
+    )
     if n_bad:
         sys.exit(1)
 
 
 def cmd_info(a: argparse.Namespace) -> None:
-    from .artifact.info import model_info, format_info
+    from .artifact.info import format_info, model_info
 
     info = model_info(a.model)
     print(json.dumps(info, indent=1) if a.json else format_info(info))
@@ -116,8 +117,10 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     if is_main() and (out / "best.safetensors").exists():
         (out / "model.safetensors").write_bytes((out / "best.safetensors").read_bytes())
-        print(f"step {summary['step']}, best valid loss {summary['best_valid_loss']:.5g}, "
-              f"{summary['time_s']:.0f} s; model: {out / 'model.safetensors'}")
+        print(
+            f"step {summary['step']}, best valid loss {summary['best_valid_loss']:.5g}, "
+            f"{summary['time_s']:.0f} s; model: {out / 'model.safetensors'}"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--downmix", action="store_true", help="average multi-channel input")
-    s.add_argument("--chunk-s", type=float, default=30.0)
+    s.add_argument("--chunk-s", type=float, default=60.0, help="chunk length for long audio")
     s.add_argument("--device", default=None)
     common(s)
     s.set_defaults(fn=cmd_enhance)
@@ -197,8 +200,15 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         args.fn(args)
-    except (AudioError, ModelFileError, CheckpointError, FileNotFoundError, FileExistsError,
-            ValueError, KeyError) as e:
+    except (
+        AudioError,
+        ModelFileError,
+        CheckpointError,
+        FileNotFoundError,
+        FileExistsError,
+        ValueError,
+        KeyError,
+    ) as e:
         if os.environ.get("SECOMP_DEBUG"):
             raise
         print(f"secomp {args.cmd}: error: {e}", file=sys.stderr)

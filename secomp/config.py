@@ -18,6 +18,10 @@ def _convert(tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin is tuple and isinstance(value, list | tuple):
         return tuple(value)
+    if tp is float and isinstance(value, int | str) and not isinstance(value, bool):
+        return float(value)  # YAML reads "1e-3" as a string
+    if tp is int and isinstance(value, str):
+        return int(value)
     return value
 
 

@@ -97,9 +97,7 @@ class AudioBank:
         return int(self.lengths.numel())
 
     def to(self, device: torch.device | str) -> AudioBank:
-        return AudioBank(
-            self.audio.to(device), self.offsets, self.lengths, self.labels, self.names
-        )
+        return AudioBank(self.audio.to(device), self.offsets, self.lengths, self.labels, self.names)
 
     @property
     def device(self) -> torch.device:

@@ -34,7 +34,13 @@ def _score(item: tuple[str, np.ndarray, np.ndarray, np.ndarray]):
 
 
 def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"n": len(rows), "noisy": {}, "enhanced": {}, "improvement": {}, "ci95": {}}
+    out: dict[str, Any] = {
+        "n": len(rows),
+        "noisy": {},
+        "enhanced": {},
+        "improvement": {},
+        "ci95": {},
+    }
     ci: dict[str, dict[str, float]] = {"noisy": {}, "enhanced": {}, "improvement": {}}
     for m in METRICS:
         for side in ("noisy", "enhanced"):
@@ -82,8 +88,14 @@ def evaluate(
             ident, nv, ev, errors = f.result() if ex else _score(f)
             p = meta[ident]
             rows.append(
-                {"id": ident, "snr_db": p.snr_db, "noise": p.extra.get("noise", ""),
-                 "noisy": nv, "enhanced": ev, "errors": errors}
+                {
+                    "id": ident,
+                    "snr_db": p.snr_db,
+                    "noise": p.extra.get("noise", ""),
+                    "noisy": nv,
+                    "enhanced": ev,
+                    "errors": errors,
+                }
             )
     finally:
         if ex:

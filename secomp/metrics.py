@@ -22,7 +22,9 @@ def si_sdr(est: np.ndarray, ref: np.ndarray) -> float:
     ref = ref.astype(np.float64) - ref.mean()
     alpha = np.dot(est, ref) / (np.dot(ref, ref) + 1e-12)
     target = alpha * ref
-    return float(10 * np.log10((target @ target + 1e-12) / ((est - target) @ (est - target) + 1e-12)))
+    return float(
+        10 * np.log10((target @ target + 1e-12) / ((est - target) @ (est - target) + 1e-12))
+    )
 
 
 def snr(est: np.ndarray, ref: np.ndarray) -> float:

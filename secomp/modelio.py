@@ -70,6 +70,8 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
 
         return load_artifact(path).to(device).eval()
     cfg = read_config(path)
+    if cfg.get("arch") is None:
+        raise ModelFileError(f"{path}: holds an unregistered model ({cfg.get('class')})")
     model = build_model(cfg["arch"], **cfg.get("hparams", {}))
     try:
         state = load_file(str(path))

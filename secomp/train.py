@@ -74,7 +74,11 @@ class TrainData:
 
     @staticmethod
     def from_banks(
-        speech: AudioBank, noise: AudioBank, mix: MixConfig, batch_size: int, seed: int,
+        speech: AudioBank,
+        noise: AudioBank,
+        mix: MixConfig,
+        batch_size: int,
+        seed: int,
         valid: list[Batch],
     ) -> TrainData:
         def batch(step: int, rank: int) -> Batch:
@@ -151,7 +155,9 @@ def _default_loss(model: nn.Module, noisy: torch.Tensor, clean: torch.Tensor) ->
 
 
 def _autocast(device: torch.device, enabled: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+    return torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda"
+    )
 
 
 @torch.inference_mode()
@@ -307,7 +313,9 @@ def fit(
                 if v < best:
                     best = v
                     if is_main():
-                        save_model(model, out_dir / "best.safetensors", {"step": step, "valid_loss": v})
+                        save_model(
+                            model, out_dir / "best.safetensors", {"step": step, "valid_loss": v}
+                        )
                 history.append(row)
                 if is_main():
                     state = {

@@ -69,7 +69,10 @@ def encode_ints(symbols: np.ndarray, bits: int, entropy: bool = True) -> tuple[d
     """Smaller of fixed-width packing and range coding; returns (descriptor, bytes)."""
     symbols = np.asarray(symbols, dtype=np.uint32)
     packed = pack_bits(symbols, bits)
-    best: tuple[dict, bytes] = ({"coder": "packed", "bits": bits, "count": int(symbols.size)}, packed)
+    best: tuple[dict, bytes] = (
+        {"coder": "packed", "bits": bits, "count": int(symbols.size)},
+        packed,
+    )
     cons = _range_coder() if entropy else None
     if cons is not None and symbols.size > 64:
         counts = np.bincount(symbols, minlength=1 << bits).astype(np.uint32)
@@ -79,7 +82,12 @@ def encode_ints(symbols: np.ndarray, bits: int, entropy: bool = True) -> tuple[d
         words = enc.get_compressed().astype("<u4").tobytes()
         table = counts.astype("<u4").tobytes()
         if len(table) + len(words) < len(packed):
-            desc = {"coder": "range", "bits": bits, "count": int(symbols.size), "table_bytes": len(table)}
+            desc = {
+                "coder": "range",
+                "bits": bits,
+                "count": int(symbols.size),
+                "table_bytes": len(table),
+            }
             best = (desc, table + words)
     return best
 
@@ -141,8 +149,12 @@ def encode_tensor(t: torch.Tensor, entropy: bool = True) -> tuple[dict, list[byt
     pos: tuple[dict, bytes] | None = None
     if nz.size < flat.size:
         pos = _positions_stream(nz, flat.size, entropy)
-        candidates.append(({**desc, "enc": "sparse", "nnz": int(nz.size), "positions": pos[0]},
-                           [pos[1], values.astype("<f4").tobytes()]))
+        candidates.append(
+            (
+                {**desc, "enc": "sparse", "nnz": int(nz.size), "positions": pos[0]},
+                [pos[1], values.astype("<f4").tobytes()],
+            )
+        )
     if 0 < uniq.size <= MAX_CODEBOOK:
         bits = max(1, int(np.ceil(np.log2(uniq.size))))
         idx = np.searchsorted(uniq, values)
@@ -286,12 +298,20 @@ def read_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, dict[str, t
     return header, state
 
 
-def load_artifact(path: str | Path) -> nn.Module:
+def load_artifact(path: str | Path, model: nn.Module | None = None) -> nn.Module:
+    """Rebuild the model from the file's config, or load into `model` (for an unregistered
+    model class, which the file cannot rebuild by name)."""
     path = Path(path)
     header, state = read_artifact(path.read_bytes(), str(path))
     cfg = header["config"]
+    if model is None and cfg.get("arch") is None:
+        raise ArtifactError(
+            f"{path}: holds an unregistered model ({cfg.get('class')}); register it with "
+            "@secomp.models.register or pass model= to load_artifact"
+        )
     try:
-        model = build_model(cfg["arch"], **cfg.get("hparams", {}))
+        if model is None:
+            model = build_model(cfg["arch"], **cfg.get("hparams", {}))
         model.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError) as e:
         raise ArtifactError(f"{path}: tensors do not match the model config ({e})") from None

@@ -1,41 +1,120 @@
-"""`secomp info`: what a model file holds and how many bytes it takes."""
+"""`secomp info`: what a model file holds, and where every byte of it goes."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Any
 
 from ..modelio import load_model, resolve
+from ..models import model_config
+from .format import MAGIC, entropy_bound_bytes, read_artifact
+from .macs import count_macs
 
 
-def model_info(name_or_path: str | Path) -> dict[str, Any]:
+def _tensor_rows(path: Path) -> tuple[list[dict[str, Any]], int, float]:
+    """Per-tensor accounting of a .secomp file: (rows, header bytes, entropy bound bytes)."""
+    data = path.read_bytes()
+    header, state = read_artifact(data, str(path))
+    (hlen,) = struct.unpack("<I", data[len(MAGIC) : len(MAGIC) + 4])
+    payload = data[len(MAGIC) + 4 + hlen : -32]
+    rows, bound = [], 0.0
+    for d in header["tensors"]:
+        streams = [payload[o : o + n] for o, n in d["streams"]]
+        b = entropy_bound_bytes(d, streams)
+        bound += b
+        t = state[d["name"]]
+        row = {
+            "name": d["name"],
+            "kind": d.get("kind", ""),
+            "shape": d["shape"],
+            "nonzero": int((t != 0).sum()),
+            "encoding": d["enc"],
+            "bytes": sum(map(len, streams)),
+            "entropy_bound_bytes": round(b, 1),
+        }
+        if d["enc"] == "codebook":
+            row.update(
+                k=d["k"],
+                bits_per_index=d["indices"]["bits"],
+                index_coder=d["indices"]["coder"],
+                codebook_bytes=len(streams[0]),
+                index_bytes=len(streams[1]),
+            )
+        if "positions" in d:
+            pos = d["positions"]
+            row.update(
+                positions=pos["kind"],
+                position_coder=pos["coder"],
+                position_bytes=len(streams[-1] if d["enc"] == "codebook" else streams[0]),
+            )
+        rows.append(row)
+    return rows, len(MAGIC) + 4 + hlen + 32, bound
+
+
+def model_info(name_or_path: str | Path, macs: bool = True) -> dict[str, Any]:
     path = resolve(name_or_path)
     model = load_model(path)
-    from ..models import model_config
-
     cfg = model_config(model)
     params = sum(p.numel() for p in model.parameters())
     nonzero = sum(int((p != 0).sum()) for p in model.parameters())
-    return {
+    size = path.stat().st_size
+    info: dict[str, Any] = {
         "path": str(path),
+        "format": "secomp" if path.suffix == ".secomp" else "safetensors",
         "arch": cfg["arch"],
         "hparams": cfg["hparams"],
         "params": params,
         "nonzero_params": nonzero,
-        "file_bytes": path.stat().st_size,
-        "file_mib": path.stat().st_size / 2**20,
+        "file_bytes": size,
+        "file_mib": size / 2**20,
         "dense_fp32_bytes": params * 4,
         "dense_fp32_mib": params * 4 / 2**20,
+        "compression_ratio": params * 4 / size,
     }
+    if path.suffix == ".secomp":
+        rows, overhead, bound = _tensor_rows(path)
+        info["tensors"] = rows
+        info["overhead_bytes"] = overhead
+        info["accounted_bytes"] = overhead + sum(r["bytes"] for r in rows)
+        info["entropy_bound_bytes"] = round(bound + overhead, 1)
+        info["above_entropy_bound"] = size / (bound + overhead) - 1
+    if macs:
+        m = count_macs(model)
+        info["macs_4s"] = {"dense": m["dense"], "nonzero": m["nonzero"], "slimmed": None}
+    return info
 
 
 def format_info(info: dict[str, Any]) -> str:
-    return "\n".join(
-        [
-            f"model      {info['path']}",
-            f"arch       {info['arch']} {info['hparams']}",
-            f"params     {info['params']:,} ({info['nonzero_params']:,} non-zero)",
-            f"file       {info['file_bytes']:,} bytes ({info['file_mib']:.3f} MiB)",
-            f"dense fp32 {info['dense_fp32_bytes']:,} bytes ({info['dense_fp32_mib']:.3f} MiB)",
-        ]
-    )
+    lines = [
+        f"model       {info['path']} ({info['format']})",
+        f"arch        {info['arch']} {info['hparams']}",
+        f"params      {info['params']:,} ({info['nonzero_params']:,} non-zero)",
+        f"file        {info['file_bytes']:,} bytes ({info['file_mib']:.3f} MiB)",
+        f"dense fp32  {info['dense_fp32_bytes']:,} bytes ({info['dense_fp32_mib']:.3f} MiB); "
+        f"ratio {info['compression_ratio']:.1f}x",
+    ]
+    if "macs_4s" in info:
+        m = info["macs_4s"]
+        lines.append(
+            f"MACs (4 s)  {m['dense'] / 1e9:.3f} G dense, {m['nonzero'] / 1e9:.3f} G non-zero"
+        )
+    if "tensors" in info:
+        lines.append(
+            f"entropy bound {info['entropy_bound_bytes']:,.0f} bytes; file is "
+            f"{100 * info['above_entropy_bound']:.1f}% above it; header+checksum "
+            f"{info['overhead_bytes']:,} bytes"
+        )
+        lines.append(
+            f"{'tensor':40} {'shape':>16} {'non-zero':>10} {'enc':>8} {'bits':>4} {'bytes':>10}"
+        )
+        for r in info["tensors"]:
+            lines.append(
+                f"{r['name'][:40]:40} {'x'.join(map(str, r['shape'])):>16} {r['nonzero']:>10,} "
+                f"{r['encoding']:>8} {r.get('bits_per_index', ''):>4} {r['bytes']:>10,}"
+            )
+        lines.append(
+            f"{'total (tensors + header + checksum)':40} {'':>16} {'':>10} {'':>8} {'':>4} "
+            f"{info['accounted_bytes']:>10,}"
+        )
+    return "\n".join(lines)

@@ -71,22 +71,38 @@ def run_compress(
         if d["name"] not in kinds:
             continue
         p = dict(model.named_parameters())[d["name"]]
-        rows.append({
-            "name": d["name"], "kind": kinds[d["name"]], "shape": d["shape"],
-            "nonzero": int((p != 0).sum()), "zeros": float((p == 0).float().mean()),
-            "encoding": d["enc"], "bits": d.get("indices", {}).get("bits", ""),
-            "bytes": payload_sizes[d["name"]],
-        })
+        rows.append(
+            {
+                "name": d["name"],
+                "kind": kinds[d["name"]],
+                "shape": d["shape"],
+                "nonzero": int((p != 0).sum()),
+                "zeros": float((p == 0).float().mean()),
+                "encoding": d["enc"],
+                "bits": d.get("indices", {}).get("bits", ""),
+                "bytes": payload_sizes[d["name"]],
+            }
+        )
     prog = result.progress
     plot_progress(prog["rounds"], prog["before"], out_dir / "progress.png")
     plot_sparsity(result.tensors, prog["after_sparsity"], out_dir / "sparsity.png")
-    write_report(out_dir / "report.md", f"secomp compress: {model_path} with {cfg_path.name}",
-                 yaml.safe_dump(raw, sort_keys=False), prog, rows, nbytes)
+    write_report(
+        out_dir / "report.md",
+        f"secomp compress: {model_path} with {cfg_path.name}",
+        yaml.safe_dump(raw, sort_keys=False),
+        prog,
+        rows,
+        nbytes,
+    )
     summary = {
-        "model": str(model_path), "pipeline": str(cfg_path), "artifact": str(art),
-        "artifact_bytes": nbytes, "before": prog["before"],
+        "model": str(model_path),
+        "pipeline": str(cfg_path),
+        "artifact": str(art),
+        "artifact_bytes": nbytes,
+        "before": prog["before"],
         "after": prog["rounds"][-1] if prog["rounds"] else prog["before"],
-        "stage_time_s": prog["stage_time_s"], "rounds": prog["rounds"],
+        "stage_time_s": prog["stage_time_s"],
+        "rounds": prog["rounds"],
         "reg_lambda_abs": prog.get("reg_lambda_abs"),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -94,17 +110,26 @@ def run_compress(
 
 
 def cmd_compress(a: argparse.Namespace) -> None:
-    s = run_compress(a.model, a.pipeline, a.data, a.out, a.overrides, a.resume, not a.quiet, a.device)
+    s = run_compress(
+        a.model, a.pipeline, a.data, a.out, a.overrides, a.resume, not a.quiet, a.device
+    )
     b, f = s["before"], s["after"]
     print(f"{'':>10} {'bytes':>12} {'non-zero':>10} {'STOI':>6} {'PESQ':>6}  (validation split)")
-    print(f"{'base':>10} {b['dense_fp32_bytes']:>12,} {b['nonzero']:>10,} {b['stoi']:6.3f} {b['pesq']:6.3f}")
-    print(f"{'compressed':>10} {s['artifact_bytes']:>12,} {f['nonzero']:>10,} {f['stoi']:6.3f} {f['pesq']:6.3f}")
-    print(f"ratio {b['dense_fp32_bytes'] / s['artifact_bytes']:.1f}x; wrote {s['artifact']} and "
-          f"{Path(a.out) / 'report.md'}")
+    for label, nbytes, r in (
+        ("base", b["dense_fp32_bytes"], b),
+        ("compressed", s["artifact_bytes"], f),
+    ):
+        print(f"{label:>10} {nbytes:>12,} {r['nonzero']:>10,} {r['stoi']:6.3f} {r['pesq']:6.3f}")
+    print(
+        f"ratio {b['dense_fp32_bytes'] / s['artifact_bytes']:.1f}x; wrote {s['artifact']} and "
+        f"{Path(a.out) / 'report.md'}"
+    )
 
 
 def add_compress_commands(sub, common) -> None:
-    s = sub.add_parser("compress", help="compress a model: sparse regularization, pruning, quantization")
+    s = sub.add_parser(
+        "compress", help="compress a model: sparse regularization, pruning, quantization"
+    )
     s.add_argument("model", help="model file (.safetensors) or bundled name")
     s.add_argument("--pipeline", default="c1", help="c1 | c2 | a config YAML")
     s.add_argument("--data", required=True, help="corpus root (speech/<split>/<spk>/, noise/)")

@@ -24,31 +24,57 @@ def run_demo(out: str | Path, progress: bool = True, jobs: int | None = None) ->
     out = Path(out)
     testset = out / "testset"
     if not (testset / "manifest.csv").exists():
-        make_testset(DEMO_DATA / "speech" / "test", DEMO_DATA / "noise" / "train", testset,
-                     [-5.0, 0.0, 5.0], 24, seed=0, progress=progress)
-    summary = run_compress("demo", "demo", str(DEMO_DATA), str(out / "compressed"),
-                           resume=True, progress=progress)
+        make_testset(
+            DEMO_DATA / "speech" / "test",
+            DEMO_DATA / "noise" / "train",
+            testset,
+            [-5.0, 0.0, 5.0],
+            24,
+            seed=0,
+            progress=progress,
+        )
+    summary = run_compress(
+        "demo", "demo", str(DEMO_DATA), str(out / "compressed"), resume=True, progress=progress
+    )
     pairs = read_pairs(testset)
     base, _ = evaluate(load_model("demo"), pairs, jobs, progress)
     comp, _ = evaluate(load_model(out / "compressed" / "model.secomp"), pairs, jobs, progress)
     base_bytes = BUNDLED["demo"].stat().st_size
-    return {"base": base, "compressed": comp, "base_file_bytes": base_bytes,
-            "dense_fp32_bytes": summary["before"]["dense_fp32_bytes"],
-            "artifact_bytes": summary["artifact_bytes"], "artifact": summary["artifact"]}
+    return {
+        "base": base,
+        "compressed": comp,
+        "base_file_bytes": base_bytes,
+        "dense_fp32_bytes": summary["before"]["dense_fp32_bytes"],
+        "artifact_bytes": summary["artifact_bytes"],
+        "artifact": summary["artifact"],
+    }
 
 
 def format_demo(r: dict) -> str:
     b, c = r["base"], r["compressed"]
     rows = [
         ("noisy input", "", "", b["noisy"]["stoi"], b["noisy"]["pesq"]),
-        ("demo model (fp32)", f"{r['dense_fp32_bytes']:,}", "1.0x", b["enhanced"]["stoi"], b["enhanced"]["pesq"]),
-        ("compressed (C1)", f"{r['artifact_bytes']:,}", f"{r['dense_fp32_bytes'] / r['artifact_bytes']:.1f}x",
-         c["enhanced"]["stoi"], c["enhanced"]["pesq"]),
+        (
+            "demo model (fp32)",
+            f"{r['dense_fp32_bytes']:,}",
+            "1.0x",
+            b["enhanced"]["stoi"],
+            b["enhanced"]["pesq"],
+        ),
+        (
+            "compressed (C1)",
+            f"{r['artifact_bytes']:,}",
+            f"{r['dense_fp32_bytes'] / r['artifact_bytes']:.1f}x",
+            c["enhanced"]["stoi"],
+            c["enhanced"]["pesq"],
+        ),
     ]
     lines = [f"{'':20} {'bytes':>10} {'ratio':>6} {'STOI':>6} {'PESQ':>6}"]
     lines += [f"{n:20} {by:>10} {ra:>6} {s:6.3f} {p:6.3f}" for n, by, ra, s, p in rows]
-    lines.append(f"test set: {b['n']} mixtures of held-out test speakers at -5/0/5 dB; "
-                 f"compressed model: {r['artifact']}")
+    lines.append(
+        f"test set: {b['n']} mixtures of held-out test speakers at -5/0/5 dB; "
+        f"compressed model: {r['artifact']}"
+    )
     return "\n".join(lines)
 
 

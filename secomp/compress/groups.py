@@ -127,8 +127,10 @@ def prunable_tensors(
                 if spec is not None:
                     kind, perm, ng = spec
                     out.append(PrunableTensor(full, mname, kind, tuple(p.shape), perm, ng))
-            elif prune_bias and pname.startswith("bias") and not isinstance(
-                module, nn.modules.batchnorm._NormBase | nn.LayerNorm
+            elif (
+                prune_bias
+                and pname.startswith("bias")
+                and not isinstance(module, nn.modules.batchnorm._NormBase | nn.LayerNorm)
             ):
                 out.append(PrunableTensor(full, mname, "bias", tuple(p.shape), (0,), 1))
     return out

@@ -262,21 +262,34 @@ def compress(
             mask_file = work / "masks.safetensors"
             nz_before = count_nonzero(masks)
             if mask_file.exists():  # killed during this round's fine-tuning: same masks again
-                masks.update({k: v.bool().to(masks[k].device) for k, v in load_file(str(mask_file)).items()})
+                masks.update(
+                    {k: v.bool().to(masks[k].device) for k, v in load_file(str(mask_file)).items()}
+                )
                 sens_time = json.loads((work / "sensitivity.json").read_text())["time_s"]
             else:
                 results, sens_time = sensitivity_analysis(
-                    model, tensors, masks, eval_loss, cfg.structured, cfg.tolerance,
-                    cfg.tolerance_mode, cfg.max_ratio, cfg.ratio_step, progress,
+                    model,
+                    tensors,
+                    masks,
+                    eval_loss,
+                    cfg.structured,
+                    cfg.tolerance,
+                    cfg.tolerance_mode,
+                    cfg.max_ratio,
+                    cfg.ratio_step,
+                    progress,
                 )
                 write_sensitivity_csv(results, out / f"sensitivity_{unit}.csv")
                 plot_sensitivity(results, out / f"sensitivity_{unit}.png")
                 params = dict(model.named_parameters())
                 for t, r in zip(tensors, results):
-                    masks[t.name] = prune_mask(t, params[t.name], masks[t.name], r.chosen, cfg.structured)
+                    masks[t.name] = prune_mask(
+                        t, params[t.name], masks[t.name], r.chosen, cfg.structured
+                    )
                 save_file({k: v.to(torch.uint8).cpu() for k, v in masks.items()}, str(mask_file))
-                (work / "sensitivity.json").write_text(json.dumps(
-                    {"time_s": sens_time, "ratios": {r.name: r.chosen for r in results}}))
+                (work / "sensitivity.json").write_text(
+                    json.dumps({"time_s": sens_time, "ratios": {r.name: r.chosen for r in results}})
+                )
             apply_masks(model, masks)
             removed = 1.0 - count_nonzero(masks) / max(1, nz_before)
             tune(unit, cfg.finetune_steps, TrainHooks(after_step=masks_hook))
@@ -290,9 +303,16 @@ def compress(
             )
             after_kmeans = round_row("Q-kmeans", {})
             tuner = CentroidTuner(model, books, cfg.centroid_lr)
-            tune("Q", cfg.centroid_steps, TrainHooks(
-                before_step=tuner.before_step, after_step=tuner.after_step,
-                state=tuner.state, load_state=tuner.load_state))
+            tune(
+                "Q",
+                cfg.centroid_steps,
+                TrainHooks(
+                    before_step=tuner.before_step,
+                    after_step=tuner.after_step,
+                    state=tuner.state,
+                    load_state=tuner.load_state,
+                ),
+            )
             prog["rounds"].append(after_kmeans)
             finish("Q", t0, round_row("Q", {}))
     result = CompressResult(model, masks, books, tensors, prog)

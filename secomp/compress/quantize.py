@@ -150,8 +150,10 @@ class CentroidTuner:
             p.copy_(book.weight().to(device=p.device, dtype=p.dtype))
 
     def state(self) -> dict:
-        return {"centroids": {n: c.detach().cpu() for n, c in self.centroids.items()},
-                "opt": self.opt.state_dict()}
+        return {
+            "centroids": {n: c.detach().cpu() for n, c in self.centroids.items()},
+            "opt": self.opt.state_dict(),
+        }
 
     def load_state(self, state: dict) -> None:
         with torch.no_grad():

@@ -33,9 +33,7 @@ def plot_progress(rounds: list[dict[str, Any]], before: dict[str, Any], path: Pa
     plt.close(fig)
 
 
-def plot_sparsity(
-    tensors: list[PrunableTensor], sparsity: dict[str, float], path: Path
-) -> None:
+def plot_sparsity(tensors: list[PrunableTensor], sparsity: dict[str, float], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,12 +68,23 @@ def write_report(
     lines.append(
         f"| size | {b['dense_fp32_bytes']:,} B dense fp32 | {artifact_bytes:,} B (.secomp file) |"
     )
-    lines.append(f"| compression ratio vs dense fp32 | 1 | {b['dense_fp32_bytes'] / artifact_bytes:.1f}x |")
+    lines.append(
+        f"| compression ratio vs dense fp32 | 1 | {b['dense_fp32_bytes'] / artifact_bytes:.1f}x |"
+    )
     for m in ("valid_loss", "stoi", "pesq", "si_sdr"):
         lines.append(f"| valid {m} | {_fmt(b.get(m, math.nan))} | {_fmt(final.get(m, math.nan))} |")
-    lines += ["", "Quality is measured on the validation split (fixed mixtures); PESQ is n/a where "
-              "the pesq package was not installed.", "", "## Stages and rounds", ""]
-    lines.append("| unit | non-zero | removed this round | packed bytes | valid loss | STOI | PESQ | SI-SDR | wall s |")
+    lines += [
+        "",
+        "Quality is measured on the validation split (fixed mixtures); PESQ is n/a where "
+        "the pesq package was not installed.",
+        "",
+        "## Stages and rounds",
+        "",
+    ]
+    lines.append(
+        "| unit | non-zero | removed this round | packed bytes | valid loss | STOI | PESQ | SI-SDR"
+        " | wall s |"
+    )
     lines.append("|---|---|---|---|---|---|---|---|---|")
     for r in progress["rounds"]:
         t = progress["stage_time_s"].get(r["unit"], math.nan)
@@ -93,7 +102,16 @@ def write_report(
             f"{r['nonzero']:,} | {100 * r['zeros']:.1f} | {r['encoding']} | {r.get('bits', '')} | "
             f"{r['bytes']:,} |"
         )
-    lines += ["", "## Configuration", "", "```yaml", cfg_text.strip(), "```", "",
-              "Plots: `progress.png` (parameters per round), `sparsity.png` (zeros per tensor), "
-              "`sensitivity_P*.png` (Algorithm 1 per round).", ""]
+    lines += [
+        "",
+        "## Configuration",
+        "",
+        "```yaml",
+        cfg_text.strip(),
+        "```",
+        "",
+        "Plots: `progress.png` (parameters per round), `sparsity.png` (zeros per tensor), "
+        "`sensitivity_P*.png` (Algorithm 1 per round).",
+        "",
+    ]
     path.write_text("\n".join(lines))

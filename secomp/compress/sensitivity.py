@@ -89,7 +89,9 @@ def write_sensitivity_csv(results: list[Sensitivity], path: str | Path) -> None:
         w.writerow(["tensor", "ref_loss", "ratio", "loss", "chosen"])
         for r in results:
             for ratio, loss in zip(r.ratios, r.losses):
-                w.writerow([r.name, f"{r.ref_loss:.6g}", ratio, f"{loss:.6g}", int(ratio == r.chosen)])
+                w.writerow(
+                    [r.name, f"{r.ref_loss:.6g}", ratio, f"{loss:.6g}", int(ratio == r.chosen)]
+                )
 
 
 def plot_sensitivity(results: list[Sensitivity], path: str | Path) -> None:

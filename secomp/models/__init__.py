@@ -6,5 +6,5 @@ per-model code. `build_model(name, **hparams)` builds one from its config; a use
 added with `@register("name")`.
 """
 
-from .registry import MODELS, build_model, model_config, register  # noqa: F401
 from . import crn, gcrn, lstm, tcnn  # noqa: F401,E402  (registration side effect)
+from .registry import MODELS, build_model, model_config, register  # noqa: F401

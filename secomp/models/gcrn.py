@@ -16,20 +16,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..stft import N_BINS
+from .base import ComplexModel
 from .crn import conv_freqs, output_padding
 from .registry import register
-from .base import ComplexModel
 
 
 class GatedConv(nn.Module):
     def __init__(self, cin: int, cout: int, transposed: bool = False, out_pad: int = 0):
         super().__init__()
         if transposed:
+
             def make():
                 return nn.ConvTranspose2d(cin, cout, (1, 3), (1, 2), output_padding=(0, out_pad))
         else:
+
             def make():
                 return nn.Conv2d(cin, cout, (1, 3), (1, 2))
+
         self.conv = make()
         self.gate = make()
         self.norm = nn.BatchNorm2d(cout)

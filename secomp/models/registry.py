@@ -30,8 +30,11 @@ def build_model(arch: str, **hparams: Any) -> nn.Module:
 
 
 def model_config(model: nn.Module) -> dict[str, Any]:
-    """{"arch": name, "hparams": {...}} for a registered model."""
+    """{"arch": name, "hparams": {...}} for a registered model. An unregistered model gets
+    arch None and its class path: its files can only be loaded into an instance the caller
+    builds (`load_artifact(path, model=...)`)."""
     arch = getattr(model, "arch", None)
     if arch is None:
-        raise ValueError(f"{type(model).__name__} is not a registered secomp model")
+        cls = type(model)
+        return {"arch": None, "class": f"{cls.__module__}.{cls.__qualname__}", "hparams": {}}
     return {"arch": arch, "hparams": dict(getattr(model, "hparams", {}))}

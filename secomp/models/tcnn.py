@@ -96,7 +96,9 @@ class TCNN(TimeModel):
                 f_in, f_out = sizes[layer + 1], sizes[layer]
                 pad = f_out - ((f_in - 1) * 2 - 2 + 5)
                 self.decoder.append(
-                    nn.ConvTranspose2d(i, o, (2, 5), (1, 2), padding=(0, 1), output_padding=(0, pad))
+                    nn.ConvTranspose2d(
+                        i, o, (2, 5), (1, 2), padding=(0, 1), output_padding=(0, pad)
+                    )
                 )
         self.dec_norm = nn.ModuleList(nn.BatchNorm2d(o) for o in dec_out[:-1])
         self.dec_act = nn.ModuleList(nn.PReLU() for _ in dec_out[:-1])

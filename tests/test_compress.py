@@ -1,0 +1,282 @@
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from secomp.compress.groups import prunable_tensors
+from secomp.compress.masks import apply_masks, full_masks, group_alive
+from secomp.compress.prune import prune_mask
+from secomp.compress.quantize import CentroidTuner, kmeans_1d, kmeans_quantize, quantize_model
+from secomp.compress.regularize import group_lasso_penalty, l1_penalty
+from secomp.compress.sensitivity import sensitivity_analysis
+from secomp.train import TrainConfig, TrainData, TrainHooks, fit
+
+from .toy import AllLayers
+
+KINDS = {"conv", "conv_transpose", "linear", "lstm_ih", "lstm_hh", "gru_ih", "gru_hh"}
+
+
+def _toy_data(n=4):
+    g = torch.Generator().manual_seed(0)
+    batches = [
+        (torch.randn(3, 2, 10, generator=g), torch.randn(3, 10, 3, generator=g)) for _ in range(n)
+    ]
+    return batches
+
+
+def test_groups_cover_every_layer_type():
+    tensors = prunable_tensors(AllLayers())
+    assert {t.kind for t in tensors} == KINDS
+    assert not any("norm" in t.name or "bias" in t.name for t in tensors)
+    by = {t.name: t for t in tensors}
+    assert by["c2.weight"].n_groups == 4 * 1 and by["c2.weight"].group_size == 6  # kernels
+    assert by["t2.weight"].n_groups == 4 * 2 and by["t2.weight"].group_size == 3
+    assert by["lin.weight"].n_groups == 5  # one column per input unit
+    assert by["lstm.weight_ih_l0"].n_groups == 8 and by["lstm.weight_ih_l0"].group_size == 24
+    assert by["gru.weight_hh_l0"].n_groups == 5 and by["gru.weight_hh_l0"].group_size == 15
+    t = prunable_tensors(AllLayers(), exclude=["lstm.*"], prune_bias=True)
+    assert not any(x.name.startswith("lstm") for x in t) and any(x.kind == "bias" for x in t)
+    coarse = {x.name: x for x in prunable_tensors(AllLayers(), conv_grouping="in_channel")}
+    assert coarse["c1.weight"].n_groups == 2 and coarse["t1.weight"].n_groups == 4
+
+
+def test_masks_hold_through_training_for_every_layer_type(tmp_path):
+    torch.manual_seed(0)
+    model = AllLayers()
+    tensors = prunable_tensors(model)
+    masks = {t.name: torch.rand(t.shape) > 0.5 for t in tensors}
+    batches = _toy_data()
+    data = TrainData.from_iterable(batches, batches[:1])
+    cfg = TrainConfig(steps=6, valid_every=3, log_every=3, lr=1e-2, amp=False)
+    fit(
+        model,
+        data,
+        cfg,
+        tmp_path,
+        TrainHooks(after_step=lambda m: apply_masks(m, masks)),
+        progress=False,
+    )
+    params = dict(model.named_parameters())
+    for t in tensors:
+        assert (params[t.name][~masks[t.name]] == 0).all(), t.name
+        assert (params[t.name][masks[t.name]] != 0).float().mean() > 0.9, t.name
+    # the recurrent layers compute with the masked weights (no stale flattened copies)
+    flat = model.lstm._flat_weights
+    assert (flat[0][~masks["lstm.weight_ih_l0"]] == 0).all()
+
+
+def test_regularizer_gradients_gradcheck():
+    torch.manual_seed(0)
+    model = AllLayers().double()
+    tensors = prunable_tensors(model)
+    names = [t.name for t in tensors]
+    params = dict(model.named_parameters())
+    leaves = [params[n].detach().clone().requires_grad_(True) for n in names]
+
+    def fn(kind):
+        def f(*ws):
+            for n, w in zip(names, ws):
+                setattr_param(model, n, w)
+            return (group_lasso_penalty if kind == "gl" else l1_penalty)(model, tensors)
+
+        return f
+
+    def setattr_param(m, name, value):
+        *path, leaf = name.split(".")
+        mod = m
+        for p in path:
+            mod = getattr(mod, p)
+        mod._parameters[leaf] = value
+
+    assert torch.autograd.gradcheck(fn("gl"), leaves, eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(fn("l1"), leaves, eps=1e-6, atol=1e-5)
+    # group lasso value by hand for one tensor
+    t = [x for x in tensors if x.name == "lin.weight"][0]
+    w = leaves[names.index("lin.weight")]
+    expected = math.sqrt(3) * w.detach().norm(dim=0).sum()
+    torch.testing.assert_close(group_lasso_penalty(model, [t]).detach(), expected)
+
+
+def test_sensitivity_returns_expected_ratio():
+    """Loss = 1 + (sum of removed |w|); w = 1..20; tolerance 10 absolute: removing the 4
+    smallest (1+2+3+4 = 10) is the most allowed, i.e. ratio 0.20."""
+    model = torch.nn.Linear(20, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.arange(1.0, 21.0)[None])
+    total = float(model.weight.detach().abs().sum())
+    tensors = prunable_tensors(model)
+    masks = full_masks(model, tensors)
+
+    def loss(m):
+        return 1.0 + total - float(m.weight.abs().sum())
+
+    res, _ = sensitivity_analysis(
+        model, tensors, masks, loss, structured=False, tolerance=10, mode="absolute", progress=False
+    )
+    assert res[0].chosen == pytest.approx(0.20)
+    assert res[0].ratios[0] == 1.0 and res[0].ratios[-1] == pytest.approx(0.20)
+    assert float(model.weight.abs().sum()) == total  # model left unchanged
+    res, _ = sensitivity_analysis(
+        model,
+        tensors,
+        masks,
+        loss,
+        structured=False,
+        tolerance=3.0,
+        mode="relative",
+        max_ratio=0.5,
+        progress=False,
+    )
+    assert res[0].chosen == pytest.approx(0.10)  # 1+2 = 3 <= 3 x ref(1)
+
+
+def test_structured_pruning_removes_whole_groups():
+    torch.manual_seed(0)
+    model = AllLayers()
+    params = dict(model.named_parameters())
+    for t in prunable_tensors(model):
+        mask = torch.ones(t.shape, dtype=torch.bool)
+        new = prune_mask(t, params[t.name], mask, 0.5, structured=True)
+        g = t.group_view(new)
+        assert ((g.all(1)) | (~g.any(1))).all(), t.name  # each group all kept or all removed
+        assert int((~group_alive(t, new)).sum()) == math.floor(0.5 * t.n_groups)
+        if t.kind == "lstm_hh":  # a removed column is removed from every gate
+            dead = ~new.any(0)
+            assert dead.any() and (~new[:, dead]).all()
+        # the removed groups are the ones with the smallest norms
+        norms = t.group_view(params[t.name].detach()).norm(dim=1)
+        alive = group_alive(t, new)
+        if (~alive).any():
+            assert norms[~alive].max() <= norms[alive].min()
+
+
+def test_unstructured_pruning_ratio_of_remaining():
+    w = torch.arange(1.0, 101.0).reshape(10, 10)
+    t = prunable_tensors(torch.nn.Linear(10, 10))[0]
+    m1 = prune_mask(t, w, torch.ones(10, 10, dtype=torch.bool), 0.5, False)
+    assert int(m1.sum()) == 50 and (w[~m1] <= 50).all()
+    m2 = prune_mask(t, w, m1, 0.5, False)
+    assert int(m2.sum()) == 25
+
+
+def test_kmeans_keeps_zeros_and_uses_at_most_k_values():
+    torch.manual_seed(0)
+    w = torch.randn(40, 30)
+    w[w.abs() < 0.5] = 0
+    book = kmeans_quantize(w, None, 16)
+    q = book.weight()
+    assert (q[w == 0] == 0).all() and (q[w != 0] != 0).all()
+    assert torch.unique(q[q != 0]).numel() <= 16
+    assert (q - w)[w != 0].abs().mean() < 0.1
+    c, a = kmeans_1d(torch.tensor([1.0, 1.0, 2.0, 5.0]), 8)
+    assert c.tolist() == [1.0, 2.0, 5.0] and a.tolist() == [0, 0, 1, 2]
+    c2, _ = kmeans_1d(torch.randn(500), 4, init="kmeans++")
+    assert c2.numel() == 4 and torch.all(c2[1:] > c2[:-1])
+
+
+def test_centroid_finetuning_lowers_loss():
+    torch.manual_seed(0)
+    x = torch.randn(256, 32)
+    model = torch.nn.Linear(32, 1, bias=False)
+    target = x @ torch.randn(32, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.linalg.lstsq(x, target).solution.T)
+    tensors = prunable_tensors(model)
+    books = quantize_model(model, tensors, None, default_bits=2)
+    assign = books["weight"].assign.clone()
+    before = float(((model(x) - target) ** 2).mean())
+    # with assignments fixed the best centroids solve a least-squares problem in 4 unknowns
+    a = assign[0]
+    members = torch.stack([x[:, a == k].sum(1) for k in range(4)], 1)
+    best = torch.linalg.lstsq(members, target).solution
+    optimum = float(((members @ best - target) ** 2).mean())
+    assert optimum < before
+    tuner = CentroidTuner(model, books, lr=3e-2)
+    for _ in range(300):
+        model.zero_grad()
+        ((model(x) - target) ** 2).mean().backward()
+        tuner.before_step(model)
+        tuner.after_step(model)
+    after = float(((model(x) - target) ** 2).mean())
+    assert after == pytest.approx(optimum, rel=1e-4)
+    assert torch.equal(books["weight"].assign, assign)
+    assert torch.unique(model.weight.detach()).numel() <= 4
+
+
+COMPRESS_TINY = [
+    "reg_steps=4",
+    "rounds=2",
+    "finetune_steps=4",
+    "centroid_steps=4",
+    "sensitivity_batches=1",
+    "quality_items=1",
+    "ratio_step=0.25",
+    "max_ratio=0.5",
+    "train.batch_size=2",
+    "train.valid_every=2",
+    "train.valid_batches=1",
+    "train.mix.segment_s=1.0",
+    "train.amp=false",
+]
+
+
+def _compress(demo_data, out, pipeline="c1", resume=False, popen=False):
+    cmd = [
+        sys.executable,
+        "-m",
+        "secomp.cli",
+        "compress",
+        "demo",
+        "--pipeline",
+        pipeline,
+        "--data",
+        str(demo_data),
+        "--out",
+        str(out),
+        "--quiet",
+        *COMPRESS_TINY,
+    ]
+    if resume:
+        cmd.append("--resume")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if popen:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def test_compress_kill_and_resume_same_model(demo_data, tmp_path):
+    r = _compress(demo_data, tmp_path / "a", "c2")
+    assert "ratio" in r.stdout
+    proc = _compress(demo_data, tmp_path / "b", "c2", popen=True)
+    prog = tmp_path / "b" / "progress.json"
+    t0 = time.time()
+    while time.time() - t0 < 600:
+        if prog.exists() and "S" in json.loads(prog.read_text() or "{}").get("done", []):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(prog.read_text())["done"]
+    assert "Q" not in done, "finished before it could be killed"
+    _compress(demo_data, tmp_path / "b", "c2", resume=True)
+    a = load_file(str(tmp_path / "a" / "state.safetensors"))
+    b = load_file(str(tmp_path / "b" / "state.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert (tmp_path / "a" / "model.secomp").read_bytes() == (
+        tmp_path / "b" / "model.secomp"
+    ).read_bytes()
+    report = (tmp_path / "b" / "report.md").read_text()
+    assert "compression ratio" in report and "| P2 |" in report
+    for f in ("progress.png", "sparsity.png", "sensitivity_P1.csv", "summary.json"):
+        assert (tmp_path / "b" / f).exists(), f

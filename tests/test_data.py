@@ -1,0 +1,113 @@
+import csv
+
+import numpy as np
+import torch
+
+from secomp.audio import load_audio
+from secomp.data import (
+    MixConfig,
+    enhancement_batch,
+    load_corpus,
+    make_testset,
+    noise_bank,
+    read_pairs,
+    separation_batch,
+    speech_bank,
+)
+
+
+def _banks(demo_data):
+    corpus = load_corpus(demo_data)
+    return speech_bank(corpus, "train", jobs=1), noise_bank(corpus, "train", jobs=1)
+
+
+def test_corpus_index_from_manifests(shared_data):
+    corpus = load_corpus(shared_data)
+    assert len(corpus.speech["train"]) == 2360 and len(corpus.speech["test"]) == 640
+    assert {u.speaker for u in corpus.speech["valid"]} == {
+        "SPEAKER8585",
+        "SPEAKER9070",
+        "SPEAKER9556",
+        "SPEAKER9639",
+        "SPEAKER9645",
+        "SPEAKER9646",
+        "SPEAKER9649",
+    }
+    assert len(corpus.noise["test"]) == 7
+    train_spk = {u.speaker for u in corpus.speech["train"]}
+    assert not train_spk & {u.speaker for u in corpus.speech["test"]}
+
+
+def test_corpus_index_from_folders(demo_data):
+    corpus = load_corpus(demo_data)
+    assert set(corpus.speech) == {"train", "valid", "test"}
+    assert len({u.speaker for u in corpus.speech["train"]}) == 5
+
+
+def test_batches_deterministic_and_at_requested_snr(demo_data):
+    speech, noise = _banks(demo_data)
+    cfg = MixConfig(segment_s=1.0, snr_db=(3.0, 3.0), p_real_noise=1, p_babble=0, p_colored=0)
+    a = enhancement_batch(speech, noise, cfg, 4, seed=1, rank=0, step=5)
+    b = enhancement_batch(speech, noise, cfg, 4, seed=1, rank=0, step=5)
+    c = enhancement_batch(speech, noise, cfg, 4, seed=1, rank=0, step=6)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+    noisy, clean = a
+    assert noisy.shape == (4, 16000)
+    snr = 10 * torch.log10(clean.pow(2).mean(1) / (noisy - clean).pow(2).mean(1))
+    torch.testing.assert_close(snr, torch.full((4,), 3.0), atol=0.05, rtol=0)
+    assert noisy.abs().max() <= 0.99 + 1e-6
+
+
+def test_babble_and_colored_sources(demo_data):
+    speech, noise = _banks(demo_data)
+    for p in (
+        {"p_real_noise": 0, "p_babble": 1, "p_colored": 0},
+        {"p_real_noise": 0, "p_babble": 0, "p_colored": 1},
+    ):
+        cfg = MixConfig(segment_s=1.0, **p)
+        noisy, clean = enhancement_batch(speech, noise, cfg, 3, 0, 0, 0)
+        assert torch.isfinite(noisy).all() and (noisy - clean).abs().mean() > 0
+
+
+def test_two_speaker_mixtures(demo_data):
+    speech, _ = _banks(demo_data)
+    cfg = MixConfig(segment_s=2.0)
+    mix, src = separation_batch(speech, cfg, 6, seed=0, rank=0, step=0)
+    assert src.shape == (6, 2, 32000)
+    torch.testing.assert_close(mix, src.sum(1))
+    rel = 10 * torch.log10(src[:, 1].pow(2).mean(1) / src[:, 0].pow(2).mean(1))
+    assert (rel.abs() <= 2.5 + 1e-3).all()
+
+
+def test_make_testset_is_reproducible(demo_data, tmp_path):
+    args = (demo_data / "speech" / "test", demo_data / "noise" / "train")
+    m1 = make_testset(*args, tmp_path / "a", [-5, 0, 5], 6, seed=3, progress=False)
+    m2 = make_testset(*args, tmp_path / "b", [-5, 0, 5], 6, seed=3, progress=False)
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert len(files) == 13
+    for f in files:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+    rows = list(csv.DictReader(open(m1)))
+    assert [float(r["snr_db"]) for r in rows] == [-5, 0, 5, -5, 0, 5]
+    assert set(rows[0]) == {"id", "noisy", "clean", "speaker", "noise", "snr_db"}
+    for r in rows:
+        noisy = load_audio(m1.parent / r["noisy"])
+        clean = load_audio(m1.parent / r["clean"])
+        snr = 10 * np.log10(np.mean(clean**2) / np.mean((noisy - clean) ** 2))
+        assert abs(snr - float(r["snr_db"])) < 0.1
+    assert len(read_pairs(m2)) == 6
+
+
+def test_make_testset_with_babble(demo_data, tmp_path):
+    m = make_testset(
+        demo_data / "speech" / "test",
+        demo_data / "noise" / "train",
+        tmp_path,
+        [0],
+        8,
+        seed=0,
+        babble_dir=demo_data / "speech" / "valid",
+        progress=False,
+    )
+    assert "babble" in {r["noise"] for r in csv.DictReader(open(m))}

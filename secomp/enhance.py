@@ -16,7 +16,6 @@ from torch import nn
 
 from .audio import SAMPLE_RATE
 
-
 LOOKAHEAD = 640  # samples: the STFT models see 160-320 samples ahead; TCNN one 320-sample frame
 
 

@@ -105,7 +105,8 @@ def load_state(path: Path, model: nn.Module) -> tuple[Masks, dict[str, Codebook]
 @torch.inference_mode()
 def valid_quality(model: nn.Module, batches, n_items: int) -> dict[str, float]:
     """Mean STOI, SI-SDR and (if the pesq package is installed) PESQ of the enhanced output on
-    the first n_items validation mixtures."""
+    the first n_items validation mixtures (n_items = 0: not measured, e.g. for a model that does
+    not map a waveform to a waveform)."""
     from ..metrics import pesq_wb, si_sdr, stoi
 
     try:
@@ -114,9 +115,11 @@ def valid_quality(model: nn.Module, batches, n_items: int) -> dict[str, float]:
         has_pesq = True
     except ImportError:
         has_pesq = False
+    scores: dict[str, list[float]] = {"stoi": [], "si_sdr": [], "pesq": []}
+    if n_items <= 0:
+        return {k: math.nan for k in scores}
     was = model.training
     model.eval()
-    scores: dict[str, list[float]] = {"stoi": [], "si_sdr": [], "pesq": []}
     for noisy, clean in batches:
         enhanced = model(noisy).float().cpu().numpy()
         clean_np = clean.float().cpu().numpy()

@@ -42,8 +42,13 @@ def test_compress_user_model_in_a_few_lines(tmp_path):
 
     data = TrainData.from_iterable(loader, valid=loader[:2])
     cfg = CompressConfig(
-        reg_steps=10, rounds=2, finetune_steps=10, centroid_steps=10, max_ratio=0.5,
-        quality_items=0, train=TrainConfig(lr=1e-3, valid_every=5, log_every=5, amp=False),
+        reg_steps=10,
+        rounds=2,
+        finetune_steps=10,
+        centroid_steps=10,
+        max_ratio=0.5,
+        quality_items=0,
+        train=TrainConfig(lr=1e-3, valid_every=5, log_every=5, amp=False),
     )
     result = compress(model, data, cfg, tmp_path, loss=my_loss, progress=False)
 

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -280,3 +281,23 @@ def test_compress_kill_and_resume_same_model(demo_data, tmp_path):
     assert "compression ratio" in report and "| P2 |" in report
     for f in ("progress.png", "sparsity.png", "sensitivity_P1.csv", "summary.json"):
         assert (tmp_path / "b" / f).exists(), f
+
+
+def test_masks_hold_under_ddp(tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29541",
+        "tests/ddp_masks_worker.py",
+        str(tmp_path),
+    ]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=root)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

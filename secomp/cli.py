@@ -123,6 +123,21 @@ def cmd_train(a: argparse.Namespace) -> None:
         )
 
 
+def cmd_export(a: argparse.Namespace) -> None:
+    from .artifact.onnx import export_onnx, onnx_parity
+    from .modelio import load_model
+
+    model = load_model(a.model)
+    path = export_onnx(model, a.onnx)
+    err = onnx_parity(model, path)
+    print(
+        f"wrote {path} ({path.stat().st_size:,} bytes); onnxruntime vs PyTorch max |diff| {err:.2e}"
+    )
+    if err > 1e-4:
+        print("warning: parity above 1e-4", file=sys.stderr)
+        sys.exit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="secomp", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -176,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("overrides", nargs="*", help="key=value config overrides")
     common(s)
     s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("export", help="export the network to ONNX (checked with onnxruntime)")
+    s.add_argument("model")
+    s.add_argument("--onnx", required=True, help="output .onnx path")
+    s.set_defaults(fn=cmd_export)
 
     from .compress.cli import add_compress_commands
 

@@ -24,20 +24,20 @@ HOP = 160
 
 def frames_of(wave: torch.Tensor) -> torch.Tensor:
     """[B, N] -> [B, T, 320] with T = ceil(N / 160) + 1, zero-padded at both ends by one hop so
-    every sample is covered by two frames."""
+    every sample is covered by two frames. Built from reshapes (no unfold) so it exports to ONNX
+    with a dynamic length."""
     n = wave.shape[-1]
     t = -(-n // HOP) + 1
-    padded = F.pad(wave, (HOP, (t + 1) * HOP - n - HOP))
-    return padded.unfold(-1, FRAME, HOP)
+    halves = F.pad(wave, (HOP, (t + 1) * HOP - n - HOP)).reshape(wave.shape[0], t + 1, HOP)
+    return torch.cat([halves[:, :-1], halves[:, 1:]], -1)
 
 
 def overlap_add(frames: torch.Tensor, n: int) -> torch.Tensor:
-    """Inverse of `frames_of` (sum of the two overlapping halves, halved)."""
-    b, t, _ = frames.shape
-    out = F.fold(
-        frames.transpose(1, 2), (1, (t + 1) * HOP), kernel_size=(1, FRAME), stride=(1, HOP)
-    )
-    return out.reshape(b, -1)[:, HOP : HOP + n] * 0.5
+    """Inverse of `frames_of`: each sample is the mean of the two frames that cover it."""
+    b = frames.shape[0]
+    first = F.pad(frames[..., :HOP], (0, 0, 0, 1))
+    second = F.pad(frames[..., HOP:], (0, 0, 1, 0))
+    return (first + second).reshape(b, -1)[:, HOP : HOP + n] * 0.5
 
 
 class TCMBlock(nn.Module):

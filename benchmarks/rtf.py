@@ -56,7 +56,7 @@ def bench(path: str, audio: torch.Tensor, reps: int, threads: list[int], tmp: Pa
         opts.intra_op_num_threads = n
         sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         feed = {"input": core_in.numpy()}
-        t_ort = _median_time(lambda: sess.run(None, feed), reps)
+        t_ort = _median_time(lambda s=sess, f=feed: s.run(None, f), reps)
         out[f"torch_rtf_{n}t"] = t_torch / seconds
         out[f"onnx_core_rtf_{n}t"] = t_ort / seconds
     return out

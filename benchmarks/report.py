@@ -1,0 +1,124 @@
+"""Write docs/benchmarks.md from the benchmark JSONs in docs/ and the committed artifacts.
+
+python benchmarks/report.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from secomp.artifact.info import model_info
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def _load(name: str):
+    p = DOCS / name
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def main() -> None:
+    L = ["# Benchmarks", "", "Each section names the script that produced it and the machine.", ""]
+    m = _load("metric_throughput.json")
+    if m:
+        cores = m["cores"]
+        L += [
+            "## Metric throughput (`benchmarks/metric_throughput.py`)",
+            "",
+            f"`secomp evaluate identity` on {m['files']} demo mixtures (STOI, ESTOI, PESQ, SI-SDR, SNR",
+            f"of input and output), CPU `{m['cpu']}` with {cores} cores, both runs in one process:",
+            "",
+            "| jobs | files/s |",
+            "|---|---|",
+            f"| 1 | {m['files_per_s_1_job']:.2f} |",
+            f"| {cores} | {m[f'files_per_s_{cores}_jobs']:.2f} |",
+            "",
+            f"Speed-up with {cores} jobs: **{m['speedup']:.2f}x**.",
+            "",
+        ]
+    t = _load("train_throughput.json")
+    if t:
+        L += [
+            "## Training throughput (`benchmarks/train_throughput.py`)",
+            "",
+            f"{t['gpu']}, one model at a time, batch {t['batch_size']} x {t['segment_s']:.0f} s, bf16 autocast,",
+            "Adam. `data` = making one batch of mixtures on the GPU alone; `train` = one step on a",
+            "fixed batch; `full` = both, as in training (40 steps each, after 5 warm-up steps).",
+            "",
+            "| model | data ms | train ms | full ms | input share | audio s per s | GPU busy |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, r in t["models"].items():
+            L.append(
+                f"| {name} | {1e3 * r['data_s_per_batch']:.1f} | {1e3 * r['train_s_per_step']:.1f} | "
+                f"{1e3 * r['full_s_per_step']:.1f} | {r['input_share_pct']:.0f}% | "
+                f"{r['audio_s_per_s']:.0f} | {r['gpu_util_mean_pct']:.0f}% |"
+            )
+        L += [
+            "",
+            "The input pipeline is not the bottleneck: a batch of mixtures costs 3 ms on the GPU,",
+            "7-9% of a step, and `full` is within that of `train`. GPU busy is NVML's utilisation",
+            "sampled every 100 ms during the `full` steps; below 100% is launch overhead of these",
+            "small models at batch 16 (the LSTMs step through 400 frames), not waiting for data.",
+            "",
+        ]
+    rtf = [_load(p.name) for p in sorted(DOCS.glob("rtf_*.json"))]
+    if any(rtf):
+        L += [
+            "## Real-time factor on CPU (`benchmarks/rtf.py`)",
+            "",
+            "Seconds of processing per second of audio (10 s of real speech, median of 5). PyTorch",
+            "runs the whole model (STFT, network, inverse STFT); onnxruntime runs the exported",
+            "network only. Baseline and compressed models of one table were measured in one run.",
+            "",
+        ]
+        for r in rtf:
+            if not r:
+                continue
+            mach = r["machine"]
+            keys = [k for k in r["rows"][0] if k.endswith("t") and "rtf" in k]
+            L += [
+                f"CPU `{mach['cpu']}`, {mach['cores']} cores, torch {mach['torch']}:",
+                "",
+                "| model | " + " | ".join(keys) + " |",
+                "|---|" + "---|" * len(keys),
+            ]
+            base = r["rows"][0]
+            for row in r["rows"]:
+                cells = [f"{row[k]:.3f} ({base[k] / row[k]:.2f}x)" for k in keys]
+                L.append(f"| {row['model']} | " + " | ".join(cells) + " |")
+            L += ["", "(speed-up against the first row in parentheses)", ""]
+        L += [
+            "Unstructured (C1) and kernel-level structured (C2) pruning leave the dense shapes in",
+            "place, so without sparse kernels or slimming the compressed models run at the",
+            "baseline's speed; structured slimming is not implemented yet.",
+            "",
+        ]
+    arts = sorted((ROOT / "models").glob("*.secomp"))
+    if arts:
+        L += [
+            "## Artifact bytes vs entropy bound (`secomp info --json`)",
+            "",
+            "| file | bytes | entropy bound | above bound | ratio vs dense fp32 |",
+            "|---|---|---|---|---|",
+        ]
+        for a in arts:
+            i = model_info(a, macs=False)
+            L.append(
+                f"| `models/{a.name}` | {i['file_bytes']:,} | {i['entropy_bound_bytes']:,.0f} | "
+                f"{100 * i['above_entropy_bound']:.1f}% | {i['compression_ratio']:.1f}x |"
+            )
+        L += [
+            "",
+            "The bound is the order-0 entropy of every integer stream (positions, cluster",
+            "indices) plus the float streams, header and checksum as stored (docs/format.md).",
+            "",
+        ]
+    (DOCS / "benchmarks.md").write_text("\n".join(L))
+    print("\n".join(L))
+
+
+if __name__ == "__main__":
+    main()

@@ -29,3 +29,23 @@ def speech_file(demo_data) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def run_secomp(args: list[str], popen: bool = False, nproc: int = 1, timeout: float = 900):
+    """Run `secomp ARGS` in a subprocess (one thread per process; `nproc` > 1: under torchrun
+    with the gloo backend). popen: return the running process; else assert success and return
+    the completed one."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m"]
+    if nproc > 1:
+        cmd += ["torch.distributed.run", f"--nproc_per_node={nproc}", "--master_port=29533", "-m"]
+    cmd += ["secomp.cli", *map(str, args)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if popen:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r

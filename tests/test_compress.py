@@ -12,24 +12,16 @@ import torch
 from safetensors.torch import load_file
 
 from secomp.compress.groups import prunable_tensors
-from secomp.compress.masks import apply_masks, full_masks, group_alive
+from secomp.compress.masks import full_masks, group_alive
 from secomp.compress.prune import prune_mask
 from secomp.compress.quantize import CentroidTuner, kmeans_1d, kmeans_quantize, quantize_model
 from secomp.compress.regularize import group_lasso_penalty, l1_penalty
 from secomp.compress.sensitivity import sensitivity_analysis
-from secomp.train import TrainConfig, TrainData, TrainHooks, fit
 
-from .toy import AllLayers
+from .conftest import run_secomp
+from .toy import AllLayers, train_masked
 
 KINDS = {"conv", "conv_transpose", "linear", "lstm_ih", "lstm_hh", "gru_ih", "gru_hh"}
-
-
-def _toy_data(n=4):
-    g = torch.Generator().manual_seed(0)
-    batches = [
-        (torch.randn(3, 2, 10, generator=g), torch.randn(3, 10, 3, generator=g)) for _ in range(n)
-    ]
-    return batches
 
 
 def test_groups_cover_every_layer_type():
@@ -49,21 +41,7 @@ def test_groups_cover_every_layer_type():
 
 
 def test_masks_hold_through_training_for_every_layer_type(tmp_path):
-    torch.manual_seed(0)
-    model = AllLayers()
-    tensors = prunable_tensors(model)
-    masks = {t.name: torch.rand(t.shape) > 0.5 for t in tensors}
-    batches = _toy_data()
-    data = TrainData.from_iterable(batches, batches[:1])
-    cfg = TrainConfig(steps=6, valid_every=3, log_every=3, lr=1e-2, amp=False)
-    fit(
-        model,
-        data,
-        cfg,
-        tmp_path,
-        TrainHooks(after_step=lambda m: apply_masks(m, masks)),
-        progress=False,
-    )
+    model, tensors, masks = train_masked(tmp_path)
     params = dict(model.named_parameters())
     for t in tensors:
         assert (params[t.name][~masks[t.name]] == 0).all(), t.name
@@ -229,29 +207,9 @@ COMPRESS_TINY = [
 
 
 def _compress(demo_data, out, pipeline="c1", resume=False, popen=False):
-    cmd = [
-        sys.executable,
-        "-m",
-        "secomp.cli",
-        "compress",
-        "demo",
-        "--pipeline",
-        pipeline,
-        "--data",
-        str(demo_data),
-        "--out",
-        str(out),
-        "--quiet",
-        *COMPRESS_TINY,
-    ]
-    if resume:
-        cmd.append("--resume")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if popen:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r
+    args = ["compress", "demo", "--pipeline", pipeline, "--data", demo_data, "--out", out]
+    args += ["--quiet", *COMPRESS_TINY] + (["--resume"] if resume else [])
+    return run_secomp(args, popen=popen)
 
 
 def test_compress_kill_and_resume_same_model(demo_data, tmp_path):

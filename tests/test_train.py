@@ -1,12 +1,11 @@
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import torch
 
 from secomp.checkpoint import load_checkpoint
+
+from .conftest import run_secomp
 
 TINY = [
     "model=crn",
@@ -21,27 +20,8 @@ TINY = [
 
 
 def _train(demo_data, out, *extra, resume=False, popen=False, nproc=1):
-    if nproc > 1:
-        cmd = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            f"--nproc_per_node={nproc}",
-            "--master_port=29533",
-            "-m",
-            "secomp.cli",
-        ]
-    else:
-        cmd = [sys.executable, "-m", "secomp.cli"]
-    cmd += ["train", "--data", str(demo_data), "--out", str(out), "--quiet", *TINY, *extra]
-    if resume:
-        cmd.append("--resume")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if popen:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r
+    args = ["train", "--data", demo_data, "--out", out, "--quiet", *TINY, *extra]
+    return run_secomp(args + (["--resume"] if resume else []), popen=popen, nproc=nproc)
 
 
 def test_kill_and_resume_gives_identical_weights(demo_data, tmp_path):

@@ -29,3 +29,25 @@ class AllLayers(nn.Module):
 
     def loss(self, x, target):
         return F.mse_loss(self(x), target)
+
+
+def train_masked(out_dir, rank: int = 0):
+    """Train AllLayers for 6 steps with random 50% masks re-applied after every step (under
+    torchrun each rank sees its own batches). Returns (model, tensors, masks)."""
+    from secomp.compress.groups import prunable_tensors
+    from secomp.compress.masks import apply_masks
+    from secomp.train import TrainConfig, TrainData, TrainHooks, fit
+
+    torch.manual_seed(0)
+    model = AllLayers()
+    tensors = prunable_tensors(model)
+    masks = {t.name: torch.rand(t.shape) > 0.5 for t in tensors}
+    g = torch.Generator().manual_seed(100 + rank)
+    batches = [
+        (torch.randn(3, 2, 10, generator=g), torch.randn(3, 10, 3, generator=g)) for _ in range(4)
+    ]
+    data = TrainData.from_iterable(batches, batches[:1])
+    cfg = TrainConfig(steps=6, valid_every=3, log_every=3, lr=1e-2, amp=False)
+    hooks = TrainHooks(after_step=lambda m: apply_masks(m, masks))
+    fit(model, data, cfg, out_dir, hooks, progress=False)
+    return model, tensors, masks

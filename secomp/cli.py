@@ -54,7 +54,7 @@ def cmd_enhance(a: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from .audio import AUDIO_SUFFIXES, AudioError, list_audio, load_audio, save_audio
-    from .enhance import enhance_array
+    from .enhance import enhance_file
 
     device = _device(a.device)
     model = _load(a.model, device)
@@ -75,13 +75,21 @@ def cmd_enhance(a: argparse.Namespace) -> None:
         if dst.resolve() == src.resolve() and not a.overwrite:
             raise FileExistsError(f"{dst}: output would overwrite its input (use --overwrite)")
         try:
-            x = load_audio(src, downmix=a.downmix)
+            if model is None:
+                save_audio(dst, load_audio(src, downmix=a.downmix), overwrite=a.overwrite)
+            else:
+                enhance_file(
+                    model,
+                    src,
+                    dst,
+                    chunk_s=a.chunk_s,
+                    device=device,
+                    downmix=a.downmix,
+                    overwrite=a.overwrite,
+                )
         except AudioError as e:
             print(f"skipped: {e}", file=sys.stderr)
             n_bad += 1
-            continue
-        y = x if model is None else enhance_array(model, x, chunk_s=a.chunk_s, device=device)
-        save_audio(dst, y, overwrite=a.overwrite)
     print(
         f"enhanced {len(jobs) - n_bad} file(s) into {out}" + (f"; {n_bad} skipped" if n_bad else "")
     )

@@ -10,6 +10,8 @@ default); chunks are joined with a short linear cross-fade.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -55,3 +57,103 @@ def enhance_array(
         out[keep:stop] = seg[keep - lo :]
         start = stop
     return out
+
+
+def _chunks(x_len: int, chunk: int):
+    start = 0
+    while start < x_len:
+        yield start, min(x_len, start + chunk)
+        start += chunk
+
+
+@torch.inference_mode()
+def enhance_file(
+    model: nn.Module,
+    src: str | Path,
+    dst: str | Path,
+    chunk_s: float = 60.0,
+    context_s: float = 10.0,
+    fade_s: float = 0.05,
+    device: str | torch.device = "cpu",
+    downmix: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Enhance a 16 kHz file of any length into `dst` (FLAC/WAV by suffix), reading and writing
+    block by block: memory holds one chunk plus its context, whatever the file's length. The
+    output equals `enhance_array` on the whole file. Files at other rates are read whole and
+    resampled (`load_audio`). The output is written to a temporary name and renamed; a bad
+    input (NaN, silent, too short) leaves no output behind."""
+    import soundfile as sf
+
+    from .audio import (
+        MIN_DURATION_S,
+        SILENCE_PEAK,
+        AudioError,
+        load_audio,
+        save_audio,
+    )
+
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"{dst}: exists; refusing to overwrite (use --overwrite)")
+    try:
+        info = sf.info(str(src))
+    except Exception as e:
+        raise AudioError(f"{src}: unreadable audio ({type(e).__name__}: {e})") from None
+    if info.samplerate != SAMPLE_RATE:
+        x = load_audio(src, downmix=downmix)
+        return save_audio(
+            dst, enhance_array(model, x, chunk_s, context_s, fade_s, device), overwrite
+        )
+    if info.channels > 1 and not downmix:
+        raise AudioError(
+            f"{src}: has {info.channels} channels; secomp needs mono (pass --downmix to average)"
+        )
+    n = info.frames
+    if n < MIN_DURATION_S * SAMPLE_RATE:
+        raise AudioError(f"{src}: too short ({n / SAMPLE_RATE:.3f} s < {MIN_DURATION_S} s minimum)")
+    chunk, ctx, fade = (int(s * SAMPLE_RATE) for s in (chunk_s, context_s, fade_s))
+    ctx = max(ctx, LOOKAHEAD + fade)
+    if n <= chunk + ctx:
+        chunk = n  # one pass, as enhance_array
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".part")
+    fmt = "WAV" if dst.suffix.lower() == ".wav" else "FLAC"
+    peak = 0.0
+    try:
+        with (
+            sf.SoundFile(str(src)) as fin,
+            sf.SoundFile(str(tmp), "w", SAMPLE_RATE, 1, "PCM_16", format=fmt) as fout,
+        ):
+            history = np.zeros(0, np.float32)  # input: the context before this chunk
+            pending = np.zeros(0, np.float32)  # output: samples of the last chunk not final yet
+            for start, stop in _chunks(n, chunk):
+                block = fin.read(stop - start, dtype="float32", always_2d=True).mean(axis=1)
+                if not np.isfinite(block).all():
+                    raise AudioError(f"{src}: contains NaN or infinite samples")
+                peak = max(peak, float(np.abs(block).max(initial=0.0)))
+                x = np.concatenate([history, block])
+                lo = start - len(history)
+                seg = model(torch.from_numpy(x)[None].to(device))[0].cpu().numpy()
+                keep = max(0, start - LOOKAHEAD)
+                if start > 0:
+                    f = min(fade, keep - lo)
+                    ramp = np.linspace(0.0, 1.0, f, dtype=np.float32)
+                    # pending holds output samples [start - len(pending), start)
+                    p0 = start - len(pending)
+                    done = pending[: keep - f - p0]
+                    blend = pending[keep - f - p0 : keep - p0] * (1 - ramp)
+                    blend += seg[keep - lo - f : keep - lo] * ramp
+                    fout.write(np.clip(np.concatenate([done, blend]), -1, 1))
+                out = seg[keep - lo :]
+                hold = LOOKAHEAD + fade if stop < n else 0
+                fout.write(np.clip(out[: len(out) - hold], -1, 1))
+                pending = out[len(out) - hold :]
+                history = x[-ctx:]
+        if peak < SILENCE_PEAK:
+            raise AudioError(f"{src}: silent (peak below {SILENCE_PEAK:g})")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(dst)
+    return dst

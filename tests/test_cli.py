@@ -168,3 +168,22 @@ def test_multichannel_needs_downmix(tmp_path, rng):
     assert r.returncode == 1 and "2 channels" in r.stderr
     secomp("enhance", "demo", tmp_path / "st.wav", "-o", tmp_path / "o2.flac", "--downmix")
     assert load_audio(tmp_path / "o2.flac", check=False).shape == (16000,)
+
+
+def test_streamed_file_equals_in_memory_and_bad_file_leaves_nothing(testset, tmp_path):
+    from secomp.enhance import enhance_array, enhance_file
+    from secomp.modelio import load_model
+
+    model = load_model("demo")
+    x = np.concatenate([load_audio(p) for p in sorted(testset.glob("*_noisy.flac"))])
+    sf.write(tmp_path / "long.wav", x, 16000, subtype="FLOAT")
+    enhance_file(model, tmp_path / "long.wav", tmp_path / "out.wav", chunk_s=3.0, context_s=2.0)
+    streamed = load_audio(tmp_path / "out.wav", check=False)
+    in_memory = enhance_array(model, x, chunk_s=3.0, context_s=2.0)
+    assert streamed.shape == in_memory.shape
+    assert np.abs(streamed - np.clip(in_memory, -1, 1)).max() <= 1.5 / 32768
+    x[len(x) // 2] = np.nan
+    sf.write(tmp_path / "nan.wav", x, 16000, subtype="FLOAT")
+    with pytest.raises(Exception, match="NaN"):
+        enhance_file(model, tmp_path / "nan.wav", tmp_path / "nan_out.flac", chunk_s=3.0)
+    assert not list(tmp_path.glob("nan_out*"))

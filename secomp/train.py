@@ -250,6 +250,11 @@ def fit(
     )
     step, best, history, elapsed0 = 0, math.inf, [], 0.0
     ckpt_path = out_dir / "ckpt.pt"
+    if not resume and ckpt_path.exists():
+        raise FileExistsError(
+            f"{out_dir}: holds a training checkpoint; pass --resume to continue it or choose "
+            "another --out (nothing was changed)"
+        )
     if resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path, map_location=device)
         model.load_state_dict(ck["model"])

@@ -1,6 +1,7 @@
 import signal
 import time
 
+import pytest
 import torch
 
 from secomp.checkpoint import load_checkpoint
@@ -55,3 +56,11 @@ def test_ddp_two_processes_gloo(demo_data, tmp_path):
     assert a["step"] == 4 and (tmp_path / "ddp" / "model.safetensors").exists()
     # rank 1 saw other batches: averaged gradients give other weights than one process alone
     assert any(not torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_existing_run_is_never_overwritten(demo_data, tmp_path):
+    _train(demo_data, tmp_path / "r", "steps=2", "valid_every=2")
+    before = (tmp_path / "r" / "ckpt.pt").read_bytes()
+    with pytest.raises(AssertionError, match="--resume"):
+        _train(demo_data, tmp_path / "r", "steps=2", "valid_every=2")
+    assert (tmp_path / "r" / "ckpt.pt").read_bytes() == before

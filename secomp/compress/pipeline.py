@@ -206,6 +206,11 @@ def compress(
         return validation_loss(m, sens_batches, loss_fn, cfg.train.amp)
 
     state_path, progress_path = out / "state.safetensors", out / "progress.json"
+    if not resume and progress_path.exists():
+        raise FileExistsError(
+            f"{out}: holds an earlier compression run; pass --resume to continue it or choose "
+            "another --out (nothing was changed)"
+        )
     masks: Masks = full_masks(model, tensors)
     books: dict[str, Codebook] = {}
     if resume and progress_path.exists():

@@ -118,7 +118,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     device = setup_distributed()
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.hparams).to(device)
-    data = prepare_data(a.data, cfg, device)
+    data = prepare_data(a.data, cfg, device, progress=not a.quiet)
     summary = fit(model, data, cfg, a.out, resume=a.resume, progress=not a.quiet)
     out = Path(a.out)
     from .train import is_main

@@ -104,19 +104,26 @@ class AudioBank:
         return self.audio.device
 
 
-def decode_all(paths: list[Path], jobs: int | None = None) -> list[np.ndarray]:
+def decode_all(
+    paths: list[Path], jobs: int | None = None, progress: bool = False
+) -> list[np.ndarray]:
     """Decode files in parallel processes (Opus decoding is CPU-bound)."""
+    from tqdm import tqdm
+
     jobs = jobs or min(32, os.cpu_count() or 1)
+    bar = {"total": len(paths), "desc": "decode", "disable": not progress}
     if jobs <= 1 or len(paths) < 16:
-        return [_load_np(p) for p in paths]
+        return [_load_np(p) for p in tqdm(paths, **bar)]
     with ProcessPoolExecutor(jobs) as ex:
-        return list(ex.map(_load_np, paths, chunksize=16))
+        return list(tqdm(ex.map(_load_np, paths, chunksize=16), **bar))
 
 
-def make_bank(paths: list[Path], labels: list[str], jobs: int | None = None) -> AudioBank:
+def make_bank(
+    paths: list[Path], labels: list[str], jobs: int | None = None, progress: bool = False
+) -> AudioBank:
     if not paths:
         raise ValueError("make_bank: no files")
-    clips = decode_all(paths, jobs)
+    clips = decode_all(paths, jobs, progress)
     lengths = torch.tensor([len(c) for c in clips], dtype=torch.long)
     offsets = torch.zeros_like(lengths)
     offsets[1:] = torch.cumsum(lengths, 0)[:-1]
@@ -131,11 +138,13 @@ def make_bank(paths: list[Path], labels: list[str], jobs: int | None = None) -> 
     )
 
 
-def speech_bank(corpus: Corpus, split: str, jobs: int | None = None) -> AudioBank:
+def speech_bank(
+    corpus: Corpus, split: str, jobs: int | None = None, progress: bool = False
+) -> AudioBank:
     utts = corpus.speech.get(split)
     if not utts:
         raise ValueError(f"{corpus.root}: no speech in split '{split}'")
-    return make_bank([u.path for u in utts], [u.speaker for u in utts], jobs)
+    return make_bank([u.path for u in utts], [u.speaker for u in utts], jobs, progress)
 
 
 def noise_bank(corpus: Corpus, split: str, jobs: int | None = None) -> AudioBank:

@@ -103,12 +103,16 @@ class TrainData:
 
 
 def prepare_data(
-    corpus_root: str | Path, cfg: TrainConfig, device: torch.device, jobs: int | None = None
+    corpus_root: str | Path,
+    cfg: TrainConfig,
+    device: torch.device,
+    jobs: int | None = None,
+    progress: bool = False,
 ) -> TrainData:
     """Decode the training and validation speech and the training noise once, onto `device`,
     and draw the fixed validation batches (valid speech + training noises)."""
     corpus = load_corpus(corpus_root)
-    speech = speech_bank(corpus, cfg.train_split, jobs).to(device)
+    speech = speech_bank(corpus, cfg.train_split, jobs, progress and is_main()).to(device)
     noise = noise_bank(corpus, cfg.noise_split, jobs).to(device)
     valid_speech = speech_bank(corpus, cfg.valid_split, jobs).to(device)
     valid = [

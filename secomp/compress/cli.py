@@ -58,7 +58,7 @@ def run_compress(
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    train_data = prepare_data(data, cfg.train, dev)
+    train_data = prepare_data(data, cfg.train, dev, progress=progress)
     result = compress(model, train_data, cfg, out_dir, resume=resume, progress=progress)
     model.eval()
     art = out_dir / "model.secomp"

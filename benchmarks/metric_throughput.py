@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
+
+from machine import cpu_name
 
 from secomp.data import make_testset, read_pairs
 from secomp.evaluate import evaluate
@@ -50,7 +51,7 @@ def main() -> None:
     out = {
         "files": len(pairs),
         "cores": cores,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "files_per_s_1_job": rates[1],
         f"files_per_s_{cores}_jobs": rates[cores],
         "speedup": rates[cores] / rates[1],

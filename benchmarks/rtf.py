@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import cpu_name
 
 from secomp.artifact.onnx import example_input, export_onnx
 from secomp.audio import SAMPLE_RATE, list_audio, load_audio
@@ -79,7 +79,7 @@ def main() -> None:
         rows = [bench(m, audio, a.reps, threads, Path(tmp)) for m in [a.baseline, *a.compressed]]
     result = {
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_name(),
             "cores": cores,
             "torch": torch.__version__,
         },

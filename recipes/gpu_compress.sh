@@ -5,11 +5,9 @@
 # Needs (carried): data/ (training corpus), .whl/ (soundfile, pystoi), and the baselines as fp16
 # shards in .gpu/ (recipes/fp16_shards.py pack), carried in an earlier call on the same machine.
 set -u
-python3 -m pip install -q --no-index --find-links .whl soundfile pystoi || exit 1
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+source recipes/gpu_env.sh
 LIMIT=${LIMIT:-520}
-OUT=${OUT:-out}
-mkdir -p runs "$OUT"
+mkdir -p runs
 for m in crn gcrn; do
   [ -f checkpoints/$m/model.safetensors ] || { mkdir -p checkpoints/$m; python3 recipes/fp16_shards.py unpack .gpu/$m checkpoints/$m/model.safetensors; }
 done

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # One GPU lease: train the four paper baselines and the demo model concurrently on one GPU for
 # MIN minutes each, sample GPU utilisation, and put logs + fp16 shards of the small models in
-# $OUT (the large ones are fetched by later calls with recipes/gpu_fetch.sh).
+# $OUT (fetch the large ones in later calls: python3 recipes/fp16_shards.py pack
+# checkpoints/<model>/model.safetensors $OUT, at most 64 MiB per call).
 # Needs (carried): data/ (speech/train, speech/valid, noise/train) and .whl/ (soundfile, pystoi).
 set -u
-python3 -m pip install -q --no-index --find-links .whl soundfile pystoi || exit 1
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+source recipes/gpu_env.sh
 MIN=${MIN:-7}
-OUT=${OUT:-out}
-mkdir -p checkpoints "$OUT"
+mkdir -p checkpoints
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 > checkpoints/gpu_util.csv &
 SMI=$!
 for m in ${MODELS:-crn gcrn lstm tcnn demo}; do

@@ -35,10 +35,6 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**{k: _convert(hints[k], v) for k, v in data.items()})
 
 
-def to_dict(obj: Any) -> dict[str, Any]:
-    return dataclasses.asdict(obj)
-
-
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """`a.b=3` sets data["a"]["b"] = 3 (value parsed as YAML)."""
     for item in overrides:

@@ -134,7 +134,3 @@ def prunable_tensors(
             ):
                 out.append(PrunableTensor(full, mname, "bias", tuple(p.shape), (0,), 1))
     return out
-
-
-def parameters_by_name(model: nn.Module) -> dict[str, nn.Parameter]:
-    return dict(model.named_parameters())

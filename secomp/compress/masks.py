@@ -20,12 +20,6 @@ def full_masks(model: nn.Module, tensors: list[PrunableTensor]) -> Masks:
     return {t.name: torch.ones_like(params[t.name], dtype=torch.bool) for t in tensors}
 
 
-def masks_from_zeros(model: nn.Module, tensors: list[PrunableTensor]) -> Masks:
-    """Masks that keep exactly the non-zero weights (used when loading a pruned model)."""
-    params = dict(model.named_parameters())
-    return {t.name: params[t.name].detach() != 0 for t in tensors}
-
-
 @torch.no_grad()
 def apply_masks(model: nn.Module, masks: Masks) -> None:
     params = dict(model.named_parameters())

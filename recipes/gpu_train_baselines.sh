@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# One GPU lease: train the four paper baselines and the demo model concurrently on one GPU for
-# MIN minutes each, sample GPU utilisation, and put logs + fp16 shards of the small models in
-# $OUT (fetch the large ones in later calls: python3 recipes/fp16_shards.py pack
-# checkpoints/<model>/model.safetensors $OUT, at most 64 MiB per call).
+# One GPU call: train the paper baselines and the demo model, each on its own GPU where the
+# machine has enough (model i on GPU i mod the GPU count), for MIN minutes of total training
+# time each (a model that already has a checkpoint here resumes; run again with a larger MIN to
+# go on), sample GPU utilisation, and put logs plus fp16 shards of the models in PACK in $OUT
+# (the lease returns at most 64 MiB per call: pack the large models in separate calls).
 # Needs (carried): data/ (speech/train, speech/valid, noise/train) and .whl/ (soundfile, pystoi).
 set -u
 source recipes/gpu_env.sh
-MIN=${MIN:-7}
+MIN=${MIN:-8}
+MODELS=${MODELS:-lstm gcrn tcnn crn demo}
+NGPU=$(nvidia-smi -L | wc -l)
 mkdir -p checkpoints
-nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 > checkpoints/gpu_util.csv &
+nvidia-smi --query-gpu=timestamp,index,utilization.gpu,memory.used --format=csv -l 5 >> checkpoints/gpu_util.csv &
 SMI=$!
-for m in ${MODELS:-crn gcrn lstm tcnn demo}; do
-  python3 -m secomp.cli train --config configs/train/$m.yaml --data data --out checkpoints/$m \
-    --quiet max_minutes=$MIN > checkpoints/$m.log 2>&1 &
+i=0
+for m in $MODELS; do
+  CUDA_VISIBLE_DEVICES=$((i % NGPU)) python3 -m secomp.cli train --config configs/train/$m.yaml \
+    --data data --out checkpoints/$m --resume --quiet max_minutes=$MIN >> checkpoints/$m.log 2>&1 &
+  i=$((i + 1))
 done
 wait $(jobs -p | grep -v "^$SMI$")
 kill $SMI
 nvidia-smi > checkpoints/nvidia-smi.txt
-for m in ${MODELS:-crn gcrn lstm tcnn demo}; do tail -2 checkpoints/$m.log; done
+for m in $MODELS; do tail -2 checkpoints/$m.log; done
 tar czf "$OUT/logs.tgz" checkpoints/*.log checkpoints/*.txt checkpoints/gpu_util.csv checkpoints/*/log.csv checkpoints/*/loss.png
-for m in demo tcnn gcrn; do python3 recipes/fp16_shards.py pack checkpoints/$m/model.safetensors "$OUT"; done
+for m in ${PACK:-}; do python3 recipes/fp16_shards.py pack checkpoints/$m/model.safetensors "$OUT"; done
 ls -la "$OUT"

@@ -17,11 +17,23 @@ from scipy.signal import resample_poly
 SAMPLE_RATE = 16000
 MIN_DURATION_S = 0.25
 SILENCE_PEAK = 1e-5  # below -100 dBFS peak: nothing to enhance
+# Models see their input at this RMS level (dBFS): training mixtures are scaled to it and
+# `secomp.enhance` scales every input to it and the output back (as the CRN/GCRN authors'
+# code normalises each mixture). Without it an MSE-trained model learns mostly from the loudest
+# mixtures: the CRN trained on levels in [-35, -15] dBFS scored PESQ 1.38 on inputs scaled to
+# -15 dBFS and 1.07 at -35 dBFS (12 matched 0 dB test files).
+REFERENCE_DBFS = -25.0
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus")
 
 
 class AudioError(ValueError):
     """A file that cannot be used as audio; the message names the file and the reason."""
+
+
+def level_gain(sum_squares: float, n_samples: int) -> float:
+    """The gain that brings a signal with this energy to REFERENCE_DBFS RMS."""
+    rms = max(np.sqrt(sum_squares / max(n_samples, 1)), 1e-10)
+    return float(10.0 ** (REFERENCE_DBFS / 20.0) / rms)
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray:

@@ -146,6 +146,56 @@ def cmd_export(a: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def cmd_slim(a: argparse.Namespace) -> None:
+    import torch
+
+    from .artifact.format import save_artifact
+    from .artifact.macs import count_macs
+    from .artifact.slim import slim_model
+    from .audio import load_audio
+    from .compress.groups import prunable_tensors
+    from .modelio import load_model, save_model
+
+    out = Path(a.output)
+    if out.exists() and not a.overwrite:
+        sys.exit(f"secomp slim: {out} exists; refusing to overwrite (use --overwrite)")
+    if out.suffix not in (".secomp", ".safetensors"):
+        sys.exit("secomp slim: -o must end in .secomp or .safetensors")
+    model = load_model(a.model)
+    slim, rows = slim_model(model)
+    audio = load_audio(a.audio) if a.audio else _demo_audio()
+    x = torch.from_numpy(audio)[None]
+    with torch.inference_mode():
+        err = float((model(x) - slim(x)).abs().max())
+    if err > a.tolerance:
+        sys.exit(f"secomp slim: slimmed output differs by {err:.2e} > {a.tolerance:g}; not written")
+    if out.suffix == ".secomp":
+        save_artifact(slim, out, prunable_tensors(slim))
+    else:
+        save_model(slim, out)
+    before, after = count_macs(model)["dense"], count_macs(slim)["dense"]
+    for r in rows:
+        print(f"{r['name']}: inputs {r['inputs']}, units {r['units']}")
+    print(
+        f"MACs (4 s) {before / 1e9:.3f} G -> {after / 1e9:.3f} G ({before / after:.2f}x fewer); "
+        f"max |output diff| {err:.2e} on {len(audio) / 16000:.1f} s of audio; wrote {out} "
+        f"({out.stat().st_size:,} bytes)"
+    )
+
+
+def _demo_audio():
+    """A bundled test utterance mixed with a bundled real noise at 0 dB SNR."""
+    import numpy as np
+
+    from .audio import load_audio
+    from .compress.demo import DEMO_DATA
+
+    speech = load_audio(sorted((DEMO_DATA / "speech" / "test").rglob("*.flac"))[0])
+    noise = load_audio(DEMO_DATA / "noise" / "train" / "sc_doing_the_dishes.flac")
+    noise = np.resize(noise, len(speech))
+    return speech + noise * np.sqrt(np.mean(speech**2) / np.mean(noise**2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="secomp", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -199,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("overrides", nargs="*", help="key=value config overrides")
     common(s)
     s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("slim", help="remove pruned units: a smaller dense model, same output")
+    s.add_argument("model")
+    s.add_argument("-o", "--output", required=True, help="output .secomp or .safetensors")
+    s.add_argument("--audio", default=None, help="audio for the parity check (default: demo)")
+    s.add_argument("--tolerance", type=float, default=1e-5, help="max |output diff| allowed")
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(fn=cmd_slim)
 
     s = sub.add_parser("export", help="export the network to ONNX (checked with onnxruntime)")
     s.add_argument("model")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE, AudioError, list_audio, load_audio, save_audio
+from .audio import REFERENCE_DBFS, SAMPLE_RATE, AudioError, list_audio, load_audio, save_audio
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ class MixConfig:
     p_babble: float = 0.15
     p_colored: float = 0.15
     babble_talkers: tuple[int, int] = (3, 6)
-    level_dbfs: tuple[float, float] = (-35.0, -15.0)
+    level_dbfs: tuple[float, float] = (REFERENCE_DBFS, REFERENCE_DBFS)  # noisy RMS; see audio
     sep_level_db: tuple[float, float] = (-2.5, 2.5)
 
 

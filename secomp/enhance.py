@@ -6,6 +6,10 @@ Because every model is causal, the kept part of a chunk equals what a full-lengt
 once the context is longer than the model's effective memory (measured on the demo CRN: 2 s of
 context leaves 5.8% relative RMS difference to a full pass, 10 s leaves 0.17%, so 10 s is the
 default); chunks are joined with a short linear cross-fade.
+
+Every input is scaled by one gain to the level the models were trained at
+(`audio.REFERENCE_DBFS`) and the output scaled back, so results do not depend on the
+recording level. The gain is computed over the whole input, never per chunk.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio import SAMPLE_RATE
+from .audio import SAMPLE_RATE, level_gain
 
 LOOKAHEAD = 640  # samples: the STFT models see 160-320 samples ahead; TCNN one 320-sample frame
 
@@ -37,11 +41,13 @@ def enhance_array(
     """
     model.eval()
     n = len(x)
+    gain = level_gain(float(np.dot(x.astype(np.float64), x)), n)
+    x = (x * gain).astype(np.float32)
     chunk, ctx, fade = (int(s * SAMPLE_RATE) for s in (chunk_s, context_s, fade_s))
     ctx = max(ctx, LOOKAHEAD + fade)
     if n <= chunk + ctx:
         y = model(torch.from_numpy(x)[None].to(device))[0]
-        return y.cpu().numpy().astype(np.float32)
+        return (y.cpu().numpy() / gain).astype(np.float32)
     out = np.zeros(n, np.float32)
     start = 0
     while start < n:
@@ -56,7 +62,7 @@ def enhance_array(
             out[keep - f : keep] = out[keep - f : keep] * (1 - ramp) + prev * ramp
         out[keep:stop] = seg[keep - lo :]
         start = stop
-    return out
+    return out / np.float32(gain)
 
 
 def _chunks(x_len: int, chunk: int):
@@ -116,10 +122,21 @@ def enhance_file(
     ctx = max(ctx, LOOKAHEAD + fade)
     if n <= chunk + ctx:
         chunk = n  # one pass, as enhance_array
+    # First pass: energy for the level gain, and the checks, before anything is written.
+    energy, peak = 0.0, 0.0
+    with sf.SoundFile(str(src)) as fin:
+        for start, stop in _chunks(n, chunk):
+            block = fin.read(stop - start, dtype="float32", always_2d=True).mean(axis=1)
+            if not np.isfinite(block).all():
+                raise AudioError(f"{src}: contains NaN or infinite samples")
+            energy += float(np.dot(block.astype(np.float64), block))
+            peak = max(peak, float(np.abs(block).max(initial=0.0)))
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{src}: silent (peak below {SILENCE_PEAK:g})")
+    gain = level_gain(energy, n)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".part")
     fmt = "WAV" if dst.suffix.lower() == ".wav" else "FLAC"
-    peak = 0.0
     try:
         with (
             sf.SoundFile(str(src)) as fin,
@@ -129,12 +146,10 @@ def enhance_file(
             pending = np.zeros(0, np.float32)  # output: samples of the last chunk not final yet
             for start, stop in _chunks(n, chunk):
                 block = fin.read(stop - start, dtype="float32", always_2d=True).mean(axis=1)
-                if not np.isfinite(block).all():
-                    raise AudioError(f"{src}: contains NaN or infinite samples")
-                peak = max(peak, float(np.abs(block).max(initial=0.0)))
-                x = np.concatenate([history, block])
+                x = np.concatenate([history, block * np.float32(gain)])
                 lo = start - len(history)
                 seg = model(torch.from_numpy(x)[None].to(device))[0].cpu().numpy()
+                seg /= np.float32(gain)
                 keep = max(0, start - LOOKAHEAD)
                 if start > 0:
                     f = min(fade, keep - lo)
@@ -150,8 +165,6 @@ def enhance_file(
                 fout.write(np.clip(out[: len(out) - hold], -1, 1))
                 pending = out[len(out) - hold :]
                 history = x[-ctx:]
-        if peak < SILENCE_PEAK:
-            raise AudioError(f"{src}: silent (peak below {SILENCE_PEAK:g})")
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
-from .models import build_model, model_config
+from .models import build_from_config, model_config
 
 ASSETS = Path(__file__).parent / "assets"
 BUNDLED = {"demo": ASSETS / "demo.safetensors"}
@@ -72,7 +72,7 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     cfg = read_config(path)
     if cfg.get("arch") is None:
         raise ModelFileError(f"{path}: holds an unregistered model ({cfg.get('class')})")
-    model = build_model(cfg["arch"], **cfg.get("hparams", {}))
+    model = build_from_config(cfg)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:

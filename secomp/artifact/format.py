@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models import build_model, model_config
+from ..models import build_from_config, model_config
 from .bits import (
     entropy_bits,
     pack_bits,
@@ -311,7 +311,7 @@ def load_artifact(path: str | Path, model: nn.Module | None = None) -> nn.Module
         )
     try:
         if model is None:
-            model = build_model(cfg["arch"], **cfg.get("hparams", {}))
+            model = build_from_config(cfg)
         model.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError) as e:
         raise ArtifactError(f"{path}: tensors do not match the model config ({e})") from None

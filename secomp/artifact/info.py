@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from ..modelio import load_model, resolve
-from ..models import model_config
+from ..models import build_model, model_config
 from .format import MAGIC, entropy_bound_bytes, read_artifact
 from .macs import count_macs
+from .slim import SlimError, slim_model
 
 
 def _tensor_rows(path: Path) -> tuple[list[dict[str, Any]], int, float]:
@@ -72,6 +73,11 @@ def model_info(name_or_path: str | Path, macs: bool = True) -> dict[str, Any]:
         "dense_fp32_mib": params * 4 / 2**20,
         "compression_ratio": params * 4 / size,
     }
+    if cfg.get("slim"):  # the ratio is against the model before slimming, not the slim one
+        base = build_model(cfg["arch"], **cfg["hparams"])
+        base_params = sum(p.numel() for p in base.parameters())
+        info["unslimmed_params"] = base_params
+        info["compression_ratio"] = base_params * 4 / size
     if path.suffix == ".secomp":
         rows, overhead, bound = _tensor_rows(path)
         info["tensors"] = rows
@@ -82,6 +88,13 @@ def model_info(name_or_path: str | Path, macs: bool = True) -> dict[str, Any]:
     if macs:
         m = count_macs(model)
         info["macs_4s"] = {"dense": m["dense"], "nonzero": m["nonzero"], "slimmed": None}
+        if getattr(model, "slim", None):
+            info["macs_4s"]["slimmed"] = m["dense"]
+        else:
+            try:  # what `secomp slim` would leave: dense MACs of the slimmed network
+                info["macs_4s"]["slimmed"] = count_macs(slim_model(model)[0])["dense"]
+            except SlimError:
+                pass
     return info
 
 
@@ -92,12 +105,18 @@ def format_info(info: dict[str, Any]) -> str:
         f"params      {info['params']:,} ({info['nonzero_params']:,} non-zero)",
         f"file        {info['file_bytes']:,} bytes ({info['file_mib']:.3f} MiB)",
         f"dense fp32  {info['dense_fp32_bytes']:,} bytes ({info['dense_fp32_mib']:.3f} MiB); "
-        f"ratio {info['compression_ratio']:.1f}x",
+        f"ratio {info['compression_ratio']:.1f}x"
+        + (
+            f" (vs the unslimmed {info['unslimmed_params']:,} params x 4 bytes)"
+            if "unslimmed_params" in info
+            else ""
+        ),
     ]
     if "macs_4s" in info:
         m = info["macs_4s"]
         lines.append(
             f"MACs (4 s)  {m['dense'] / 1e9:.3f} G dense, {m['nonzero'] / 1e9:.3f} G non-zero"
+            + ("" if m["slimmed"] is None else f", {m['slimmed'] / 1e9:.3f} G slimmed")
         )
     if "tensors" in info:
         lines.append(

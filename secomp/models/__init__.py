@@ -7,4 +7,4 @@ added with `@register("name")`.
 """
 
 from . import crn, gcrn, lstm, tcnn  # noqa: F401,E402  (registration side effect)
-from .registry import MODELS, build_model, model_config, register  # noqa: F401
+from .registry import MODELS, build_from_config, build_model, model_config, register  # noqa: F401

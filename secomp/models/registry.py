@@ -21,12 +21,23 @@ def register(name: str):
     return deco
 
 
-def build_model(arch: str, **hparams: Any) -> nn.Module:
+def build_model(arch: str, slim: dict[str, Any] | None = None, **hparams: Any) -> nn.Module:
+    """The model `arch` built with `hparams`; `slim` (from a slimmed model's config) replaces
+    its recurrent stacks by the narrower ones `secomp slim` made (models/slim_rnn.py)."""
     if arch not in MODELS:
         raise KeyError(f"unknown model '{arch}'; registered: {', '.join(sorted(MODELS))}")
     model = MODELS[arch](**hparams)
     model.hparams = dict(hparams)
+    if slim:
+        from .slim_rnn import apply_slim
+
+        apply_slim(model, slim)
     return model
+
+
+def build_from_config(cfg: dict[str, Any]) -> nn.Module:
+    """Rebuild from `model_config`'s dict (as stored in model files)."""
+    return build_model(cfg["arch"], slim=cfg.get("slim"), **cfg.get("hparams", {}))
 
 
 def model_config(model: nn.Module) -> dict[str, Any]:
@@ -37,4 +48,7 @@ def model_config(model: nn.Module) -> dict[str, Any]:
     if arch is None:
         cls = type(model)
         return {"arch": None, "class": f"{cls.__module__}.{cls.__qualname__}", "hparams": {}}
-    return {"arch": arch, "hparams": dict(getattr(model, "hparams", {}))}
+    cfg = {"arch": arch, "hparams": dict(getattr(model, "hparams", {}))}
+    if getattr(model, "slim", None):
+        cfg["slim"] = model.slim
+    return cfg

@@ -1,0 +1,120 @@
+"""Structured slimming (issue 5): a model after structured pruning becomes a smaller dense model
+with the same output, which saves, loads and exports like any other."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from secomp.artifact.format import save_artifact
+from secomp.artifact.macs import count_macs
+from secomp.artifact.slim import SlimError, slim_model
+from secomp.audio import load_audio
+from secomp.compress.groups import prunable_tensors
+from secomp.compress.prune import prune_mask
+from secomp.modelio import load_model, save_model
+from secomp.models import build_model
+
+from .conftest import run_secomp
+from .test_models import SMALL
+
+# the LSTM model gets 3 layers so that units die in a middle layer too
+SLIMMABLE = {
+    "crn": SMALL["crn"],
+    "gcrn": SMALL["gcrn"],
+    "lstm": {"hidden": 32, "layers": 3},
+}
+
+
+def structured_prune(model: torch.nn.Module, ratio: float, seed: int = 0) -> None:
+    """Random weights, then the secomp pruner removes `ratio` of every tensor's groups
+    (conv kernels, LSTM/linear columns), as one round of C2 would."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+        params = dict(model.named_parameters())
+        for t in prunable_tensors(model):
+            w = params[t.name]
+            mask = prune_mask(t, w, torch.ones_like(w, dtype=torch.bool), ratio, structured=True)
+            w.mul_(mask)
+    model.eval()
+
+
+@pytest.fixture
+def noisy(speech_file) -> torch.Tensor:
+    x = load_audio(speech_file)
+    rng = np.random.default_rng(0)
+    return torch.from_numpy(x + 0.05 * rng.standard_normal(len(x)).astype(np.float32))[None]
+
+
+@pytest.mark.parametrize("name", sorted(SLIMMABLE))
+def test_slim_matches_pruned_model(name, noisy, tmp_path):
+    model = build_model(name, **SLIMMABLE[name])
+    structured_prune(model, 0.6)
+    slim, rows = slim_model(model)
+    with torch.inference_mode():
+        ref, out = model(noisy), slim(noisy)
+    assert (ref - out).abs().max() <= 1e-5
+    assert sum(p.numel() for p in slim.parameters()) < sum(p.numel() for p in model.parameters())
+    assert count_macs(slim)["dense"] < count_macs(model)["dense"]
+    assert rows and all(" -> " in r["inputs"] for r in rows)
+    # the slim structure travels in the config: both file formats rebuild it
+    save_model(slim, tmp_path / "slim.safetensors")
+    save_artifact(slim, tmp_path / "slim.secomp", prunable_tensors(slim))
+    for path in ("slim.safetensors", "slim.secomp"):
+        loaded = load_model(tmp_path / path)
+        with torch.inference_mode():
+            assert torch.equal(loaded(noisy), out), path
+
+
+def test_slim_removes_exactly_the_unread_units():
+    """A 3-layer LSTM where unit 5 of layer 1 is read by nobody and unit 6 only by its own
+    recurrence: 5 goes, 6 stays; an input feature nobody reads goes."""
+    model = build_model("lstm", hidden=16, layers=3)
+    with torch.no_grad():
+        model.lstm.weight_hh_l1[:, 5] = 0
+        model.lstm.weight_ih_l2[:, 5] = 0
+        model.lstm.weight_ih_l2[:, 6] = 0
+        model.lstm.weight_ih_l0[:, 3] = 0
+    slim, _ = slim_model(model)
+    spec = slim.slim["lstm"]
+    assert spec["hidden"] == [16, 15, 16]
+    assert 3 not in spec["in_index"][0] and len(spec["in_index"][0]) == 160
+    x = torch.rand(1, 8000)
+    with torch.inference_mode():
+        assert (model(x) - slim(x)).abs().max() <= 1e-6
+
+
+def test_unsupported_models_are_refused():
+    with pytest.raises(SlimError, match="tcnn"):
+        slim_model(build_model("tcnn", **SMALL["tcnn"]))
+    model = build_model("lstm", hidden=8, layers=1)
+    slim, _ = slim_model(model)
+    with pytest.raises(SlimError, match="already"):
+        slim_model(slim)
+
+
+def test_slimmed_model_exports_to_onnx(noisy, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from secomp.artifact.onnx import export_onnx, onnx_parity
+
+    model = build_model("crn", **SMALL["crn"])
+    structured_prune(model, 0.6)
+    slim, _ = slim_model(model)
+    path = export_onnx(slim, tmp_path / "slim.onnx")
+    assert onnx_parity(slim, path) <= 1e-4
+
+
+def test_slim_cli(tmp_path):
+    model = build_model("crn", **SMALL["crn"])
+    structured_prune(model, 0.6)
+    save_model(model, tmp_path / "pruned.safetensors")
+    args = ["slim", str(tmp_path / "pruned.safetensors"), "-o", str(tmp_path / "s.secomp")]
+    r = run_secomp(args)
+    assert "fewer" in r.stdout and (tmp_path / "s.secomp").exists()
+    info = run_secomp(["info", str(tmp_path / "s.secomp"), "--json"])
+    assert '"slimmed"' in info.stdout
+    again = run_secomp(args, check=False)
+    assert again.returncode != 0 and "exists" in again.stderr

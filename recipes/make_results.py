@@ -16,7 +16,7 @@ from secomp.artifact.macs import count_macs
 from secomp.modelio import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-GPU = "NVIDIA H100 80GB HBM3"
+GPU = "NVIDIA H200 (one GPU of a 4 x H200 machine per model)"
 SETS = ("matched", "untrained")
 SNRS = ("-5", "0", "5")
 
@@ -41,7 +41,7 @@ def fmt(x: float, nd: int = 3) -> str:
 
 def baselines() -> dict:
     out = {}
-    for m in ("crn", "gcrn", "lstm", "tcnn", "demo", "crn-long"):
+    for m in ("crn", "gcrn", "lstm", "tcnn", "demo"):
         sets = {s: _load(ROOT / "results" / "baselines" / f"{m}_{s}.json") for s in SETS}
         if not all(sets.values()):
             continue
@@ -67,14 +67,16 @@ def baselines() -> dict:
 
 def compressed(base: dict) -> dict:
     out = {}
-    for j in ("crn-c1", "crn-c2", "gcrn-c1", "gcrn-c2"):
-        sets = {s: _load(ROOT / "results" / "compressed" / f"{j}_{s}.json") for s in SETS}
+    for j in ("crn-c1", "crn-c2", "crn-c2-slim", "gcrn-c1", "gcrn-c2", "gcrn-c2-slim"):
+        # a slimmed model computes what its C2 model computes (checked by `secomp slim`)
+        run_name = j.removesuffix("-slim")
+        sets = {s: _load(ROOT / "results" / "compressed" / f"{run_name}_{s}.json") for s in SETS}
         f = ROOT / "models" / f"{j}.secomp"
         if not all(sets.values()) or not f.exists():
             continue
         model = load_model(f)
-        params = sum(p.numel() for p in model.parameters())
-        run = _load(ROOT / "results" / "compress" / j / "progress.json")
+        params = base[j.split("-")[0]]["params"]  # of the model before compression
+        run = _load(ROOT / "results" / "compress" / run_name / "progress.json")
         macs = count_macs(model)
         out[j] = {
             "file": str(f.relative_to(ROOT)),
@@ -137,11 +139,13 @@ def main() -> None:
         )
     L += [
         "",
-        "All on one NVIDIA H100 80GB (bf16 autocast, batch 16 x 4 s). crn, gcrn, lstm, tcnn and demo",
-        "were trained **concurrently on the one GPU** (5 processes, 13 minutes each), so each got about",
-        "a fifth of it; crn-long is the CRN trained alone for 8.2 minutes (13,300 steps), as a check",
-        "on under-training. Weights were brought back as fp16 (the lease returns at most 16 MiB per",
-        "file) and evaluated as fp32 copies of those.",
+        "Trained on a 4 x NVIDIA H200 machine, each model on its own GPU (the small demo model shared",
+        "the LSTM's), bf16 autocast, batch 16 x 4 s, in two calls of the lease (7.5 min, then resumed",
+        "to 13.5 min; `MIN=7.5` then `MIN=13.5 recipes/gpu_train_baselines.sh`). Mixtures are scaled",
+        "to -25 dBFS RMS (the level `secomp enhance` brings every input to). Loss curves:",
+        "`results/training/<model>/loss.png`; the validation losses were still falling slowly when",
+        "time ran out (CRN: 0.0173 -> 0.0149 over the last 6,000 steps). Weights were brought back as",
+        "fp16 (the lease returns at most 16 MiB per file) and evaluated as fp32 copies of those.",
         "",
         "| model | set | SNR dB | STOI | PESQ | SI-SDR dB |",
         "|---|---|---|---|---|---|",
@@ -153,17 +157,21 @@ def main() -> None:
         "## Compressed (C1, C2)",
         "",
         "Sizes are bytes of the committed `.secomp` files (`secomp info` reports the same number);",
-        "ratio = params x 4 bytes / file bytes. MACs count what a sparse kernel has to do (non-zero",
-        "weights); the dense count is unchanged by unstructured pruning until slimming exists.",
+        "ratio = baseline params x 4 bytes / file bytes. `-slim` files are the C2 models after",
+        "`secomp slim` (recurrent inputs and units nobody reads removed; output identical, max |diff|",
+        "0 on real audio), so they share their C2 model's quality rows. MACs for 4 s: dense = what the",
+        "file's network computes as stored, non-zero = what a sparse kernel would do. Stage wall times",
+        "are on one H200 per job (`recipes/gpu_compress.sh`; C1: `EXTRA=\"quant_bits=5",
+        "finetune_steps=1600 centroid_steps=800\"`, now the defaults of `configs/compress/c1.yaml`).",
         "",
-        "| model | file | bytes | MiB | ratio | non-zero params | MACs 4 s non-zero (G) | stage wall times (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | file | bytes | MiB | ratio | non-zero params | MACs 4 s dense (G) | MACs 4 s non-zero (G) | stage wall times (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for j, r in comp.items():
         st = ", ".join(f"{k} {v:.0f}" for k, v in r["stage_time_s"].items())
         L.append(
             f"| {j} | `{r['file']}` | {r['file_bytes']:,} | {r['mib']:.2f} | {r['ratio']:.1f}x | "
-            f"{r['nonzero']:,} | {r['macs_4s_nonzero'] / 1e9:.2f} | {st} |"
+            f"{r['nonzero']:,} | {r['macs_4s'] / 1e9:.2f} | {r['macs_4s_nonzero'] / 1e9:.2f} | {st} |"
         )
     L += [
         "",
@@ -173,7 +181,8 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     for j, r in comp.items():
-        L += table_quality(j, r["sets"], base[j.split("-")[0]])
+        if not j.endswith("-slim"):
+            L += table_quality(j, r["sets"], base[j.split("-")[0]])
     L += [
         "",
         "### C1 target: at least 20x smaller, PESQ within 0.1 and STOI within 1 point of its baseline",
@@ -214,6 +223,31 @@ def main() -> None:
             f"| {j} | {r['ratio']:.1f}x | {dp[0]:+.3f} ({dp[1]}, {dp[2]} dB) | {ds[0]:+.3f} ({ds[1]}, {ds[2]} dB) | "
             f"{'yes' if met else 'no'} |"
         )
+    L += [
+        "",
+        "### How the C1 settings were chosen (validation split only)",
+        "",
+        "Two C1 runs per model, both 3 rounds of at most 50 % per tensor; STOI on 16 fixed mixtures",
+        "of the validation speakers, from each run's `report.md` (`results/compress/`):",
+        "",
+        "| run | quantization | fine-tuning steps / round | valid STOI baseline -> after P3 -> after Q |",
+        "|---|---|---|---|",
+    ]
+    for j in ("crn-c1-4bit", "crn-c1", "gcrn-c1-4bit", "gcrn-c1"):
+        prog = _load(ROOT / "results" / "compress" / j / "progress.json")
+        cfg = (ROOT / "results" / "compress" / j / "config.yaml").read_text()
+        if prog is None:
+            continue
+        units = {u["unit"]: u for u in prog["rounds"]}
+        bits = next(line.split(":")[1].split()[0] for line in cfg.splitlines() if line.startswith("quant_bits"))
+        ft = next(line.split(":")[1].split()[0] for line in cfg.splitlines() if line.startswith("finetune_steps"))
+        L.append(
+            f"| {j} | {bits} bit | {ft} | {units['S']['stoi']:.3f} -> {units['P3']['stoi']:.3f} -> {units['Q']['stoi']:.3f} |"
+        )
+    L += [
+        "",
+        "The 5-bit, 1600-step runs are the committed C1 models; C2 kept 4 bits and 800 steps.",
+    ]
     (ROOT / "docs" / "results.md").write_text("\n".join(L) + "\n")
     print("\n".join(L))
 

@@ -139,6 +139,16 @@ def test_enhance_files_folders_and_long_audio(testset, tmp_path):
     assert r.returncode != 0 and "overwrite" in r.stderr
 
 
+def test_enhancement_does_not_depend_on_input_level(testset):
+    from secomp.enhance import enhance_array
+    from secomp.modelio import load_model
+
+    model = load_model("demo")
+    x = load_audio(sorted(testset.glob("*_noisy.flac"))[0])
+    loud, quiet = enhance_array(model, x), enhance_array(model, x * 0.01)
+    np.testing.assert_allclose(quiet * 100, loud, atol=1e-4 * np.abs(loud).max())
+
+
 def test_chunked_enhancement_matches_full_pass(testset):
     from secomp.enhance import enhance_array
     from secomp.modelio import load_model

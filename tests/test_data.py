@@ -3,7 +3,7 @@ import csv
 import numpy as np
 import torch
 
-from secomp.audio import load_audio
+from secomp.audio import REFERENCE_DBFS, load_audio
 from secomp.data import (
     MixConfig,
     enhancement_batch,
@@ -57,6 +57,9 @@ def test_batches_deterministic_and_at_requested_snr(demo_data):
     snr = 10 * torch.log10(clean.pow(2).mean(1) / (noisy - clean).pow(2).mean(1))
     torch.testing.assert_close(snr, torch.full((4,), 3.0), atol=0.05, rtol=0)
     assert noisy.abs().max() <= 0.99 + 1e-6
+    # the level models are trained at (and that `secomp enhance` scales every input to)
+    level = 20 * torch.log10(noisy.pow(2).mean(1).sqrt())
+    assert bool((level <= REFERENCE_DBFS + 1e-3).all()) and bool((level > REFERENCE_DBFS - 1).all())
 
 
 def test_babble_and_colored_sources(demo_data):

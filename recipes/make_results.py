@@ -172,6 +172,20 @@ def main() -> None:
         b0 = r["sets"]["matched"]["by_snr"]["0"]
         gain = b0["enhanced"]["pesq"] - b0["noisy"]["pesq"]
         L.append(f"| {m} | {gain:+.3f} | {', '.join(misses) or 'none'} |")
+    for f in sorted((ROOT / "results" / "baselines").glob("*_per_noise.md")):
+        L += [
+            "",
+            f"Where it fails, by noise (`recipes/per_noise_stoi.py`, `{f.relative_to(ROOT)}`):",
+            "",
+        ]
+        L += f.read_text().strip().splitlines()
+    L += [
+        "",
+        "The -5 dB untrained failures are speech-on-speech: both models gain on street, car and",
+        "cat noise and lose on 2- and 3-talker babble, where the interfering talkers are 5 dB",
+        "louder than the target. Training babble has 3-6 talkers (p = 0.15); 1-2 talker",
+        "interference is the obvious next training change, to be chosen on the valid split.",
+    ]
     L += [
         "",
         "## Compressed (C1, C2)",
@@ -181,8 +195,8 @@ def main() -> None:
         "`secomp slim` (recurrent inputs and units nobody reads removed; output identical, max |diff|",
         "0 on real audio), so they share their C2 model's quality rows. MACs for 4 s: dense = what the",
         "file's network computes as stored, non-zero = what a sparse kernel would do. Stage wall times",
-        "are on one H200 per job (`recipes/gpu_compress.sh`; C1: `EXTRA=\"quant_bits=5",
-        "finetune_steps=1600 centroid_steps=800\"`, now the defaults of `configs/compress/c1.yaml`).",
+        'are on one H200 per job (`recipes/gpu_compress.sh`; C1: `EXTRA="quant_bits=5',
+        'finetune_steps=1600 centroid_steps=800"`, now the defaults of `configs/compress/c1.yaml`).',
         "",
         "| model | file | bytes | MiB | ratio | non-zero params | MACs 4 s dense (G) | MACs 4 s non-zero (G) | stage wall times (s) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -215,28 +229,24 @@ def main() -> None:
             continue
         ref = base[j.split("-")[0]]
         dp = min(
-            
-                (
-                    r["sets"][s]["by_snr"][n]["enhanced"]["pesq"]
-                    - ref["sets"][s]["by_snr"][n]["enhanced"]["pesq"],
-                    s,
-                    n,
-                )
-                for s in SETS
-                for n in SNRS
-            
+            (
+                r["sets"][s]["by_snr"][n]["enhanced"]["pesq"]
+                - ref["sets"][s]["by_snr"][n]["enhanced"]["pesq"],
+                s,
+                n,
+            )
+            for s in SETS
+            for n in SNRS
         )
         ds = min(
-            
-                (
-                    r["sets"][s]["by_snr"][n]["enhanced"]["stoi"]
-                    - ref["sets"][s]["by_snr"][n]["enhanced"]["stoi"],
-                    s,
-                    n,
-                )
-                for s in SETS
-                for n in SNRS
-            
+            (
+                r["sets"][s]["by_snr"][n]["enhanced"]["stoi"]
+                - ref["sets"][s]["by_snr"][n]["enhanced"]["stoi"],
+                s,
+                n,
+            )
+            for s in SETS
+            for n in SNRS
         )
         met = r["ratio"] >= 20 and dp[0] >= -0.1 and ds[0] >= -0.01
         L.append(
@@ -259,8 +269,16 @@ def main() -> None:
         if prog is None:
             continue
         units = {u["unit"]: u for u in prog["rounds"]}
-        bits = next(line.split(":")[1].split()[0] for line in cfg.splitlines() if line.startswith("quant_bits"))
-        ft = next(line.split(":")[1].split()[0] for line in cfg.splitlines() if line.startswith("finetune_steps"))
+        bits = next(
+            line.split(":")[1].split()[0]
+            for line in cfg.splitlines()
+            if line.startswith("quant_bits")
+        )
+        ft = next(
+            line.split(":")[1].split()[0]
+            for line in cfg.splitlines()
+            if line.startswith("finetune_steps")
+        )
         L.append(
             f"| {j} | {bits} bit | {ft} | {units['S']['stoi']:.3f} -> {units['P3']['stoi']:.3f} -> {units['Q']['stoi']:.3f} |"
         )

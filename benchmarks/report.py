@@ -70,7 +70,7 @@ def main() -> None:
             "## Real-time factor on CPU (`benchmarks/rtf.py`)",
             "",
             "Seconds of processing per second of audio (10 s of real speech, median of the repetitions",
-              "given in each JSON). PyTorch",
+            "given in each JSON). PyTorch",
             "runs the whole model (STFT, network, inverse STFT); onnxruntime runs the exported",
             "network only. Baseline and compressed models of one table were measured in one run.",
             "",

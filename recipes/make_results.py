@@ -93,6 +93,20 @@ def compressed(base: dict) -> dict:
     return out
 
 
+def worst_change(r: dict, ref: dict, metric: str) -> tuple[float, str, str]:
+    """(smallest enhanced-metric change against the reference, set, SNR)."""
+    return min(
+        (
+            r["sets"][s]["by_snr"][n]["enhanced"][metric]
+            - ref["sets"][s]["by_snr"][n]["enhanced"][metric],
+            s,
+            n,
+        )
+        for s in SETS
+        for n in SNRS
+    )
+
+
 def table_quality(name: str, sets: dict, ref: dict | None = None) -> list[str]:
     lines = []
     for s in SETS:
@@ -228,26 +242,8 @@ def main() -> None:
         if not j.endswith("c1"):
             continue
         ref = base[j.split("-")[0]]
-        dp = min(
-            (
-                r["sets"][s]["by_snr"][n]["enhanced"]["pesq"]
-                - ref["sets"][s]["by_snr"][n]["enhanced"]["pesq"],
-                s,
-                n,
-            )
-            for s in SETS
-            for n in SNRS
-        )
-        ds = min(
-            (
-                r["sets"][s]["by_snr"][n]["enhanced"]["stoi"]
-                - ref["sets"][s]["by_snr"][n]["enhanced"]["stoi"],
-                s,
-                n,
-            )
-            for s in SETS
-            for n in SNRS
-        )
+        dp = worst_change(r, ref, "pesq")
+        ds = worst_change(r, ref, "stoi")
         met = r["ratio"] >= 20 and dp[0] >= -0.1 and ds[0] >= -0.01
         L.append(
             f"| {j} | {r['ratio']:.1f}x | {dp[0]:+.3f} ({dp[1]}, {dp[2]} dB) | {ds[0]:+.3f} ({ds[1]}, {ds[2]} dB) | "

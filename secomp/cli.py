@@ -186,14 +186,16 @@ def cmd_slim(a: argparse.Namespace) -> None:
 def _demo_audio():
     """A bundled test utterance mixed with a bundled real noise at 0 dB SNR."""
     import numpy as np
+    import torch
 
     from .audio import load_audio
     from .compress.demo import DEMO_DATA
+    from .data import mix_at_snr
 
     speech = load_audio(sorted((DEMO_DATA / "speech" / "test").rglob("*.flac"))[0])
     noise = load_audio(DEMO_DATA / "noise" / "train" / "sc_doing_the_dishes.flac")
-    noise = np.resize(noise, len(speech))
-    return speech + noise * np.sqrt(np.mean(speech**2) / np.mean(noise**2))
+    noise = torch.from_numpy(np.resize(noise, len(speech)))[None]
+    return mix_at_snr(torch.from_numpy(speech)[None], noise, torch.zeros(1))[0].numpy()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.slim_rnn import SlimRNN, apply_slim
+from ..models.slim_rnn import SlimRNN, replace_module
 
 
 class SlimError(ValueError):
@@ -71,8 +71,9 @@ def _nonzero_columns(w: torch.Tensor) -> torch.Tensor:
 
 
 def rnn_slim_plan(rnn: nn.LSTM | nn.GRU, read: torch.Tensor | None) -> dict[str, Any]:
-    """Which input features and hidden units of `rnn` are kept, in original indices:
-    {"inputs": [...], "units": [[...] per layer]}, given which output features are read."""
+    """Which input features and hidden units of `rnn` are kept, in original indices, given
+    which output features are read: {"inputs": [...], "units": [[...] per layer],
+    "cols": [[...] per layer]}, cols[k] being the columns layer k's W_ih keeps."""
     if not rnn.batch_first or rnn.bidirectional or getattr(rnn, "proj_size", 0):
         raise SlimError("only batch-first, unidirectional LSTM/GRU without projection")
     layers, hidden = rnn.num_layers, rnn.hidden_size
@@ -80,25 +81,26 @@ def rnn_slim_plan(rnn: nn.LSTM | nn.GRU, read: torch.Tensor | None) -> dict[str,
     w_hh = [getattr(rnn, f"weight_hh_l{k}") for k in range(layers)]
     read_by_next = torch.ones(hidden, dtype=torch.bool) if read is None else read.cpu()
     units: list[list[int]] = [[] for _ in range(layers)]
+    read_ih = [_nonzero_columns(w).cpu() for w in w_ih]
     for k in reversed(range(layers)):
         alive = _nonzero_columns(w_hh[k]).cpu() | read_by_next
         units[k] = torch.nonzero(alive).flatten().tolist() or [0]
-        read_by_next = _nonzero_columns(w_ih[k]).cpu()
+        read_by_next = read_ih[k]
     inputs = torch.nonzero(read_by_next).flatten().tolist() or [0]
-    return {"inputs": inputs, "units": units}
+    # a kept unit of layer k-1 may still be unread by layer k (alive only for its recurrence)
+    cols = [inputs] + [
+        [u for u in units[k - 1] if bool(read_ih[k][u])] or [units[k - 1][0]]
+        for k in range(1, layers)
+    ]
+    return {"inputs": inputs, "units": units, "cols": cols}
 
 
 def _slim_rnn(rnn: nn.LSTM | nn.GRU, plan: dict[str, Any]) -> tuple[SlimRNN, dict[str, Any]]:
     mode = "lstm" if isinstance(rnn, nn.LSTM) else "gru"
     gates = 4 if mode == "lstm" else 3
     hidden = rnn.hidden_size
-    units = plan["units"]
-    # columns each layer reads, in original indices, and as positions in the previous output
-    cols = [plan["inputs"]] + [
-        [u for u in units[k - 1] if bool(_nonzero_columns(getattr(rnn, f"weight_ih_l{k}"))[u])]
-        or [units[k - 1][0]]
-        for k in range(1, len(units))
-    ]
+    units, cols = plan["units"], plan["cols"]
+    # the columns as positions in the previous layer's (slimmed) output
     in_index = [plan["inputs"]] + [
         [units[k - 1].index(u) for u in cols[k]] for k in range(1, len(units))
     ]
@@ -154,10 +156,6 @@ def slim_model(model: nn.Module) -> tuple[nn.Module, list[dict[str, Any]]]:
                 "units": " / ".join(f"{rnn.hidden_size} -> {len(u)}" for u in plan["units"]),
             }
         )
-        parent_name, _, attr = name.rpartition(".")
-        setattr(out.get_submodule(parent_name) if parent_name else out, attr, slim)
+        replace_module(out, name, slim)
     out.slim = spec
-    # the spec alone must rebuild the same structure (it is what model files store)
-    check = apply_slim(copy.deepcopy(model), spec)
-    check.load_state_dict(out.state_dict())
     return out.eval(), rows

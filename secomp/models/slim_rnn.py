@@ -66,9 +66,14 @@ def apply_slim(model: nn.Module, spec: dict[str, dict]) -> nn.Module:
     uninitialised SlimRNN of those widths; its weights come from the model file."""
     model.slim = spec
     for name, args in spec.items():
-        parent_name, _, attr = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        if not isinstance(getattr(parent, attr, None), nn.LSTM | nn.GRU | SlimRNN):
-            raise ValueError(f"slim spec names {name}, which is not a recurrent layer here")
-        setattr(parent, attr, SlimRNN(**args))
+        replace_module(model, name, SlimRNN(**args))
     return model
+
+
+def replace_module(model: nn.Module, name: str, new: SlimRNN) -> None:
+    """Put `new` where the recurrent layer `name` (dotted module name) is."""
+    parent_name, _, attr = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    if not isinstance(getattr(parent, attr, None), nn.LSTM | nn.GRU | SlimRNN):
+        raise ValueError(f"slim spec names {name}, which is not a recurrent layer here")
+    setattr(parent, attr, new)

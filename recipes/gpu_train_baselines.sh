@@ -4,10 +4,13 @@
 # time each (a model that already has a checkpoint here resumes; run again with a larger MIN to
 # go on), sample GPU utilisation, and put logs plus fp16 shards of the models in PACK in $OUT
 # (the lease returns at most 64 MiB per call: pack the large models in separate calls).
-# Needs (carried): data/ (speech/train, speech/valid, noise/train) and .whl/ (soundfile, pystoi).
+# Needs (carried): the corpus in DATA (default data/: speech/train, speech/valid, noise/train) and
+# .whl/ (soundfile, pystoi). MODELS names configs/train/<name>.yaml; each trains into
+# checkpoints/<name>.
 set -u
 source recipes/gpu_env.sh
 MIN=${MIN:-8}
+DATA=${DATA:-data}
 MODELS=${MODELS:-lstm gcrn tcnn crn demo}
 NGPU=$(nvidia-smi -L | wc -l)
 mkdir -p checkpoints
@@ -16,7 +19,7 @@ SMI=$!
 i=0
 for m in $MODELS; do
   CUDA_VISIBLE_DEVICES=$((i % NGPU)) python3 -m secomp.cli train --config configs/train/$m.yaml \
-    --data data --out checkpoints/$m --resume --quiet max_minutes=$MIN >> checkpoints/$m.log 2>&1 &
+    --data "$DATA" --out checkpoints/$m --resume --quiet max_minutes=$MIN >> checkpoints/$m.log 2>&1 &
   i=$((i + 1))
 done
 wait $(jobs -p | grep -v "^$SMI$")

@@ -14,6 +14,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 
+RTF_NOTES = [
+    "Unstructured (C1) and kernel-level structured (C2) pruning leave the dense shapes in",
+    "place: PyTorch and onnxruntime multiply the zeros, so C1 and C2 do the baseline's work",
+    "and their intervals straddle 1. Speed comes from `secomp slim` (`-slim` rows): the C2",
+    "model with the recurrent inputs and units nobody reads removed, same output.",
+    "",
+]
+
+
 def _load(name: str):
     p = DOCS / name
     return json.loads(p.read_text()) if p.exists() else None
@@ -69,10 +78,12 @@ def main() -> None:
         L += [
             "## Real-time factor on CPU (`benchmarks/rtf.py`)",
             "",
-            "Seconds of processing per second of audio (10 s of real speech, median of the repetitions",
-            "given in each JSON). PyTorch",
-            "runs the whole model (STFT, network, inverse STFT); onnxruntime runs the exported",
-            "network only. Baseline and compressed models of one table were measured in one run.",
+            "Seconds of processing per second of audio (10 s of real speech, median of the",
+            "repetitions given in each JSON). PyTorch runs the whole model (STFT, network, inverse",
+            "STFT); onnxruntime runs the exported network only. The models of one table were timed",
+            "interleaved in one run (each repetition times every model once); the speed-up in",
+            "parentheses is the median of the paired per-repetition ratios baseline / model, with",
+            "its 95% bootstrap interval.",
             "",
         ]
         for r in rtf:
@@ -81,28 +92,25 @@ def main() -> None:
             mach = r["machine"]
             keys = [k for k in r["rows"][0] if k.endswith("t") and "rtf" in k]
             L += [
-                f"CPU `{mach['cpu']}`, {mach['cores']} cores, torch {mach['torch']}:",
+                f"CPU `{mach['cpu']}`, {mach['cores']} cores, torch {mach['torch']}, "
+                f"{r['reps']} repetitions:",
                 "",
                 "| model | " + " | ".join(keys) + " |",
                 "|---|" + "---|" * len(keys),
             ]
-            base = r["rows"][0]
             for row in r["rows"]:
-                cells = [f"{row[k]:.3f} ({base[k] / row[k]:.2f}x)" for k in keys]
+                cells = []
+                for k in keys:
+                    sp = row.get("speedup", {}).get(k)
+                    ratio = (
+                        "baseline"
+                        if sp is None
+                        else (f"{sp['median']:.2f}x [{sp['ci95_low']:.2f}, {sp['ci95_high']:.2f}]")
+                    )
+                    cells.append(f"{row[k]:.3f} ({ratio})")
                 L.append(f"| {row['model']} | " + " | ".join(cells) + " |")
-            L += ["", "(speed-up against the first row in parentheses)", ""]
-        L += [
-            "Unstructured (C1) and kernel-level structured (C2) pruning leave the dense shapes in",
-            "place: PyTorch and onnxruntime multiply the zeros, so C1 and C2 do the baseline's work.",
-            "Their rows still differ from the baseline by up to 30% (CRN) in either direction: that is",
-            "the timing noise of this shared 2-core machine, and the bar a real speed-up has to clear.",
-            "Speed comes from `secomp slim` (`-slim` rows): the C2 model with the LSTM inputs and",
-            "units nobody reads removed, same output. The slimmed CRN (MACs 8.64 G -> 4.80 G) runs",
-            "1.9-2.1x faster than its baseline in PyTorch, well above the noise. The slimmed GCRN",
-            "(6.58 G -> 5.23 G: only the LSTM inputs shrink, since its LayerNorms read every unit)",
-            "gains 1.1-1.35x, which this machine cannot separate from noise with confidence.",
-            "",
-        ]
+            L.append("")
+        L += RTF_NOTES
     arts = sorted((ROOT / "models").glob("*.secomp"))
     if arts:
         L += [

@@ -87,8 +87,38 @@ def test_slim_removes_exactly_the_unread_units():
         assert (model(x) - slim(x)).abs().max() <= 1e-6
 
 
+def test_slim_drops_unread_conv_inputs(noisy, tmp_path):
+    """Input channels whose kernels are all zero leave Conv1d, Conv2d and ConvTranspose2d
+    layers (the TCNN has all three; its depthwise convolutions are left alone)."""
+    model = build_model("tcnn", **SMALL["tcnn"]).eval()
+    torch.manual_seed(0)
+    zeroed = {}
+    with torch.no_grad():
+        for kind in (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d):
+            name, conv = next(
+                (n, m)
+                for n, m in model.named_modules()
+                if type(m) is kind and m.groups == 1 and m.weight.shape[1] > 2
+            )
+            in_dim = 0 if kind is torch.nn.ConvTranspose2d else 1
+            drop = [0, 2] if conv.weight.shape[in_dim] > 2 else [0]
+            conv.weight.index_fill_(in_dim, torch.tensor(drop), 0.0)
+            zeroed[name] = conv.weight.shape[in_dim] - len(drop)
+    slim, rows = slim_model(model)
+    for name, kept in zeroed.items():
+        assert len(slim.slim[name]["in_index"]) == kept, name
+    assert {r["name"] for r in rows} == set(zeroed)
+    with torch.inference_mode():
+        ref, out = model(noisy), slim(noisy)
+    assert (ref - out).abs().max() <= 1e-5
+    assert count_macs(slim)["dense"] < count_macs(model)["dense"]
+    save_artifact(slim, tmp_path / "slim.secomp", prunable_tensors(slim))
+    with torch.inference_mode():
+        assert torch.equal(load_model(tmp_path / "slim.secomp")(noisy), out)
+
+
 def test_unsupported_models_are_refused():
-    with pytest.raises(SlimError, match="tcnn"):
+    with pytest.raises(SlimError, match="nothing to remove"):
         slim_model(build_model("tcnn", **SMALL["tcnn"]))
     model = build_model("lstm", hidden=8, layers=1)
     slim, _ = slim_model(model)

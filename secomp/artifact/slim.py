@@ -13,9 +13,13 @@ CRN's first decoder layer (through the reshape to channels x frequency), the LST
 layer. GCRN's grouped LSTMs feed LayerNorms, whose mean and variance read every unit, so only
 their input features are slimmed. Hidden units of the last layer of other models are all kept.
 
-Not slimmed (yet): convolution channels. With C2's kernel groups whole channels rarely die
-(none in the CRN-C2 and GCRN-C2 convolutions); `conv_grouping: in_channel`/`out_channel`
-would make them die, and a channel whose weights are zero still emits a constant (bias, BN,
+- an input channel of a convolution (Conv1d/2d, ConvTranspose1d/2d, no groups) whose kernels
+  are all zero: the layer gathers only the channels it reads (models/slim_conv.py). This is
+  local to the layer, so it is exact whatever produces the channel.
+
+Not removed: a convolution's output channel. With C2's kernel groups whole output channels
+rarely die (none in the CRN-C2 convolutions; only GCRN gate channels, which still emit
+sigmoid(bias)), and a channel whose weights are zero still emits a constant (bias, BN,
 activation) that its consumers would have to absorb, which causal zero padding makes inexact.
 """
 
@@ -28,7 +32,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.slim_rnn import SlimRNN, replace_module
+from ..models.slim_conv import SlimConv, conv_args
+from ..models.slim_rnn import SlimRNN
+from ..models.slimmed import replace_module
 
 
 class SlimError(ValueError):
@@ -129,22 +135,49 @@ def _slim_rnn(rnn: nn.LSTM | nn.GRU, plan: dict[str, Any]) -> tuple[SlimRNN, dic
     return slim, args
 
 
+def conv_slim_plan(conv: nn.Module) -> list[int] | None:
+    """The input channels `conv` reads (some kernel non-zero), or None when it reads all of
+    them or cannot be slimmed (groups, non-zero padding modes)."""
+    if conv.groups != 1 or conv.padding_mode != "zeros":
+        return None
+    w = conv.weight.detach()
+    # Conv: [out, in, *k]; ConvTranspose: [in, out, *k]
+    in_dim = 0 if isinstance(conv, nn.modules.conv._ConvTransposeNd) else 1
+    per_in = w.abs().transpose(0, in_dim).flatten(1).sum(1) != 0
+    if bool(per_in.all()):
+        return None
+    return torch.nonzero(per_in).flatten().tolist() or [0]
+
+
+def _slim_conv(conv: nn.Module, keep: list[int]) -> tuple[SlimConv, dict[str, Any]]:
+    in_dim = 0 if isinstance(conv, nn.modules.conv._ConvTransposeNd) else 1
+    args = {
+        "kind": "conv",
+        "type": type(conv).__name__,
+        "in_width": conv.weight.shape[in_dim],
+        "in_index": keep,
+        "args": conv_args(conv),
+    }
+    slim = SlimConv(**{k: v for k, v in args.items() if k != "kind"}).to(conv.weight.device)
+    with torch.no_grad():
+        slim.conv.weight.copy_(conv.weight.index_select(in_dim, slim.in_index))
+        if conv.bias is not None:
+            slim.conv.bias.copy_(conv.bias)
+    return slim, args
+
+
 def slim_model(model: nn.Module) -> tuple[nn.Module, list[dict[str, Any]]]:
-    """A slimmed copy of `model` and one row per slimmed stack (name, widths before/after).
+    """A slimmed copy of `model` and one row per slimmed layer (name, widths before/after).
     The copy's config (`model_config`) carries the slim spec, so it saves and loads like any
-    model (`save_model`, `save_artifact`)."""
-    arch = getattr(model, "arch", None)
-    if arch not in OUTPUT_READERS:
-        raise SlimError(
-            f"slimming knows the layers of {', '.join(sorted(OUTPUT_READERS))}; "
-            f"'{arch}' has no recurrent stack it can slim (convolution channels are not slimmed)"
-        )
+    model (`save_model`, `save_artifact`). Recurrent stacks are slimmed for the architectures
+    in OUTPUT_READERS, convolution inputs for every model."""
     if getattr(model, "slim", None):
         raise SlimError("this model is already slimmed")
     out = copy.deepcopy(model)
     spec: dict[str, dict] = {}
     rows = []
-    for name, read in OUTPUT_READERS[arch](out).items():
+    readers = OUTPUT_READERS.get(getattr(model, "arch", None), lambda m: {})
+    for name, read in readers(out).items():
         rnn = out.get_submodule(name)
         plan = rnn_slim_plan(rnn, read)
         slim, args = _slim_rnn(rnn, plan)
@@ -157,5 +190,16 @@ def slim_model(model: nn.Module) -> tuple[nn.Module, list[dict[str, Any]]]:
             }
         )
         replace_module(out, name, slim)
+    convs = [(n, m) for n, m in out.named_modules() if isinstance(m, nn.modules.conv._ConvNd)]
+    for name, conv in convs:
+        keep = conv_slim_plan(conv)
+        if keep is None:
+            continue
+        slim, args = _slim_conv(conv, keep)
+        spec[name] = args
+        rows.append({"name": name, "inputs": f"{args['in_width']} -> {len(keep)}", "units": ""})
+        replace_module(out, name, slim)
+    if not spec:
+        raise SlimError("nothing to remove: no recurrent unit or convolution input is all zero")
     out.slim = spec
     return out.eval(), rows

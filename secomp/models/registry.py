@@ -23,13 +23,14 @@ def register(name: str):
 
 def build_model(arch: str, slim: dict[str, Any] | None = None, **hparams: Any) -> nn.Module:
     """The model `arch` built with `hparams`; `slim` (from a slimmed model's config) replaces
-    its recurrent stacks by the narrower ones `secomp slim` made (models/slim_rnn.py)."""
+    its recurrent stacks and convolutions by the narrower ones `secomp slim` made
+    (models/slimmed.py)."""
     if arch not in MODELS:
         raise KeyError(f"unknown model '{arch}'; registered: {', '.join(sorted(MODELS))}")
     model = MODELS[arch](**hparams)
     model.hparams = dict(hparams)
     if slim:
-        from .slim_rnn import apply_slim
+        from .slimmed import apply_slim
 
         apply_slim(model, slim)
     return model

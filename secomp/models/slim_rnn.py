@@ -59,21 +59,3 @@ class SlimRNN(nn.Module):
         if self.scatter:
             x = torch.cat([x, x.new_zeros(*x.shape[:-1], 1)], -1).index_select(-1, self.out_gather)
         return x, None
-
-
-def apply_slim(model: nn.Module, spec: dict[str, dict]) -> nn.Module:
-    """Replace each recurrent stack named in `spec` (module name -> SlimRNN arguments) by an
-    uninitialised SlimRNN of those widths; its weights come from the model file."""
-    model.slim = spec
-    for name, args in spec.items():
-        replace_module(model, name, SlimRNN(**args))
-    return model
-
-
-def replace_module(model: nn.Module, name: str, new: SlimRNN) -> None:
-    """Put `new` where the recurrent layer `name` (dotted module name) is."""
-    parent_name, _, attr = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    if not isinstance(getattr(parent, attr, None), nn.LSTM | nn.GRU | SlimRNN):
-        raise ValueError(f"slim spec names {name}, which is not a recurrent layer here")
-    setattr(parent, attr, new)

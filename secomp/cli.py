@@ -132,14 +132,24 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_export(a: argparse.Namespace) -> None:
-    from .artifact.onnx import export_onnx, onnx_parity
+    from .artifact.onnx import export_onnx, export_onnx_streaming, onnx_parity, streaming_parity
     from .modelio import load_model
 
     model = load_model(a.model)
-    path = export_onnx(model, a.onnx)
-    err = onnx_parity(model, path)
+    if a.streaming:
+        try:
+            path = export_onnx_streaming(model, a.onnx)
+        except TypeError as e:
+            sys.exit(f"secomp export: {e}")
+        err = streaming_parity(model, path)
+        how = "fed 1 and 7 frames at a time"
+    else:
+        path = export_onnx(model, a.onnx)
+        err = onnx_parity(model, path)
+        how = "whole inputs"
     print(
-        f"wrote {path} ({path.stat().st_size:,} bytes); onnxruntime vs PyTorch max |diff| {err:.2e}"
+        f"wrote {path} ({path.stat().st_size:,} bytes); onnxruntime ({how}) vs PyTorch "
+        f"max |diff| {err:.2e}"
     )
     if err > 1e-4:
         print("warning: parity above 1e-4", file=sys.stderr)
@@ -264,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export", help="export the network to ONNX (checked with onnxruntime)")
     s.add_argument("model")
     s.add_argument("--onnx", required=True, help="output .onnx path")
+    s.add_argument(
+        "--streaming",
+        action="store_true",
+        help="recurrent state as inputs/outputs (h, c), chunks of any length (LSTM model)",
+    )
     s.set_defaults(fn=cmd_export)
 
     from .compress.cli import add_compress_commands

@@ -25,3 +25,19 @@ class LSTMEnhancer(MagnitudeModel):
     def core(self, mag: torch.Tensor) -> torch.Tensor:
         h, _ = self.lstm(torch.log(mag + 1e-4))
         return mag * torch.sigmoid(self.out(h))
+
+    def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero (h, c), each [layers, batch, hidden]: the state before the first frame."""
+        if not isinstance(self.lstm, nn.LSTM):
+            raise TypeError("a slimmed LSTM model runs whole utterances only (no state input)")
+        w = self.lstm.weight_hh_l0
+        shape = (self.lstm.num_layers, batch, self.lstm.hidden_size)
+        return w.new_zeros(shape), w.new_zeros(shape)
+
+    def core_step(
+        self, mag: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Frames [B, T, 161] (any T >= 1) and the state after the frames before them:
+        (estimate, h, c). An utterance fed in chunks gives what `core` gives on all of it."""
+        y, (h, c) = self.lstm(torch.log(mag + 1e-4), (h, c))
+        return mag * torch.sigmoid(self.out(y)), h, c

@@ -131,6 +131,34 @@ def cmd_train(a: argparse.Namespace) -> None:
         )
 
 
+def cmd_bn_recalibrate(a: argparse.Namespace) -> None:
+    import torch
+
+    from .config import load_config
+    from .modelio import load_model, save_model
+    from .train import TrainConfig, prepare_data, recalibrate_batchnorm
+
+    out = Path(a.output)
+    if out.exists():
+        sys.exit(f"secomp bn-recalibrate: {out} exists; refusing to overwrite")
+    if out.suffix != ".safetensors":
+        sys.exit("secomp bn-recalibrate: -o must end in .safetensors")
+    torch.set_num_threads(a.threads or torch.get_num_threads())
+    cfg = load_config(TrainConfig, a.config, [*a.overrides, "valid_batches=1"])
+    model = load_model(a.model)
+    data = prepare_data(a.data, cfg, torch.device("cpu"))
+    # training batches the run never drew (its steps count from 0)
+    batches = (data.batch(a.first_step + i, 0) for i in range(a.batches))
+    n = recalibrate_batchnorm(model, batches)
+    if n == 0:
+        sys.exit("secomp bn-recalibrate: the model has no BatchNorm layer")
+    save_model(model.eval(), out, {"bn_recalibrated_batches": a.batches})
+    print(
+        f"{n} BatchNorm layers re-estimated over {a.batches} batches of {cfg.batch_size}; "
+        f"wrote {out}"
+    )
+
+
 def cmd_export(a: argparse.Namespace) -> None:
     from .artifact.onnx import export_onnx, export_onnx_streaming, onnx_parity, streaming_parity
     from .modelio import load_model
@@ -270,6 +298,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tolerance", type=float, default=1e-5, help="max |output diff| allowed")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(fn=cmd_slim)
+
+    s = sub.add_parser(
+        "bn-recalibrate",
+        help="re-estimate BatchNorm statistics as an average over many training batches",
+    )
+    s.add_argument("model")
+    s.add_argument("--data", required=True, help="corpus root (as for train)")
+    s.add_argument("--config", default=None, help="the training config (its mixture settings)")
+    s.add_argument("--batches", type=int, default=40)
+    s.add_argument(
+        "--first-step", type=int, default=10**9, help="draw the batches of steps from here on"
+    )
+    s.add_argument("--threads", type=int, default=0)
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("overrides", nargs="*", help="key=value config overrides")
+    s.set_defaults(fn=cmd_bn_recalibrate)
 
     s = sub.add_parser("export", help="export the network to ONNX (checked with onnxruntime)")
     s.add_argument("model")

@@ -64,3 +64,32 @@ def test_existing_run_is_never_overwritten(demo_data, tmp_path):
     with pytest.raises(AssertionError, match="--resume"):
         _train(demo_data, tmp_path / "r", "steps=2", "valid_every=2")
     assert (tmp_path / "r" / "ckpt.pt").read_bytes() == before
+
+
+def test_recalibrate_batchnorm_averages_batch_statistics():
+    """Running statistics become the plain mean of the per-batch statistics (not the momentum
+    average of the last few), momentum and mode are restored, weights do not move."""
+    from torch import nn
+
+    from secomp.train import recalibrate_batchnorm
+
+    class Toy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(3)
+
+        def loss(self, noisy, clean):
+            return (self.bn(noisy) - clean).pow(2).mean()
+
+    torch.manual_seed(0)
+    batches = [(torch.randn(8, 3) * (1 + i) + i, torch.zeros(8, 3)) for i in range(5)]
+    model = Toy().eval()
+    weight = model.bn.weight.clone()
+    assert recalibrate_batchnorm(model, batches) == 1
+    means = torch.stack([x.mean(0) for x, _ in batches]).mean(0)
+    variances = torch.stack([x.var(0, unbiased=True) for x, _ in batches]).mean(0)
+    assert torch.allclose(model.bn.running_mean, means, atol=1e-5)
+    assert torch.allclose(model.bn.running_var, variances, atol=1e-4)
+    assert model.bn.momentum == 0.1 and not model.training
+    assert torch.equal(model.bn.weight, weight)
+    assert recalibrate_batchnorm(nn.Sequential(nn.Linear(2, 2)), batches) == 0

@@ -148,3 +148,26 @@ def test_slim_cli(tmp_path):
     assert '"slimmed"' in info.stdout
     again = run_secomp(args, check=False)
     assert again.returncode != 0 and "exists" in again.stderr
+
+
+def test_in_channel_groups_let_slimming_cut_convolution_work(noisy):
+    """With whole-input-channel groups (conv_grouping="in_channel"), pruning half of every
+    convolution's groups lets slimming remove at least a third of the convolution MACs."""
+    model = build_model("gcrn", **SMALL["gcrn"])
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+        params = dict(model.named_parameters())
+        for t in prunable_tensors(model, conv_grouping="in_channel"):
+            w = params[t.name]
+            w.mul_(prune_mask(t, w, torch.ones_like(w, dtype=torch.bool), 0.5, structured=True))
+    model.eval()
+    slim, _ = slim_model(model)
+    with torch.inference_mode():
+        assert (model(noisy) - slim(noisy)).abs().max() <= 1e-5
+
+    def conv_macs(m):
+        return sum(r["dense"] for r in count_macs(m)["layers"] if "Conv" in r["type"])
+
+    assert conv_macs(slim) <= 0.67 * conv_macs(model)

@@ -138,6 +138,17 @@ def compression_source(arch: str, base: dict) -> dict:
     return {"file": f"results/baselines/{arch}_*.json", "sets": base[arch]["sets"]}
 
 
+def gain(sets: dict, s: str, n: str, k: str) -> float:
+    """Enhanced - noisy of metric k on set s at SNR n."""
+    b = sets[s]["by_snr"][n]
+    return b["enhanced"][k] - b["noisy"][k]
+
+
+def worst(sets: dict) -> float:
+    """The smallest STOI gain over all sets and SNRs."""
+    return min(gain(sets, s, n, "stoi") for s in SETS for n in SNRS)
+
+
 def worst_change(r: dict, ref: dict, metric: str) -> tuple[float, str, str]:
     """(smallest enhanced-metric change against the reference, set, SNR)."""
     return min(
@@ -276,14 +287,6 @@ def main() -> None:
         v1 = {s: _load(ROOT / "results" / "baselines_v1" / f"{m}_{s}.json") for s in SETS}
         if not all(v1.values()):
             continue
-
-        def gain(sets, s, n, k):
-            b = sets[s]["by_snr"][n]
-            return b["enhanced"][k] - b["noisy"][k]
-
-        def worst(sets):
-            return min(gain(sets, s, n, "stoi") for s in SETS for n in SNRS)
-
         L.append(
             f"| {m} | {gain(v1, 'matched', '0', 'pesq'):+.3f} -> "
             f"{gain(r['sets'], 'matched', '0', 'pesq'):+.3f} | "

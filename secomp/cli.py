@@ -143,7 +143,8 @@ def cmd_bn_recalibrate(a: argparse.Namespace) -> None:
         sys.exit(f"secomp bn-recalibrate: {out} exists; refusing to overwrite")
     if out.suffix != ".safetensors":
         sys.exit("secomp bn-recalibrate: -o must end in .safetensors")
-    torch.set_num_threads(a.threads or torch.get_num_threads())
+    if a.threads:
+        torch.set_num_threads(a.threads)
     cfg = load_config(TrainConfig, a.config, [*a.overrides, "valid_batches=1"])
     model = load_model(a.model)
     data = prepare_data(a.data, cfg, torch.device("cpu"))

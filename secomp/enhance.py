@@ -26,7 +26,6 @@ LOOKAHEAD = 640  # samples: the STFT models see 160-320 samples ahead; TCNN one 
 
 
 @torch.inference_mode()
-@torch.inference_mode()
 def enhance_array(
     model: nn.Module,
     x: np.ndarray,

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..models.slim_conv import SlimConv, conv_args
 from ..models.slim_rnn import SlimRNN
-from ..models.slimmed import replace_module
+from ..models.slimmed import replace_module, slim_layer
 
 
 class SlimError(ValueError):
@@ -135,22 +135,24 @@ def _slim_rnn(rnn: nn.LSTM | nn.GRU, plan: dict[str, Any]) -> tuple[SlimRNN, dic
     return slim, args
 
 
+def _in_dim(conv: nn.Module) -> int:
+    """The weight dimension of input channels: Conv [out, in, *k], ConvTranspose [in, out, *k]."""
+    return 0 if isinstance(conv, nn.modules.conv._ConvTransposeNd) else 1
+
+
 def conv_slim_plan(conv: nn.Module) -> list[int] | None:
     """The input channels `conv` reads (some kernel non-zero), or None when it reads all of
     them or cannot be slimmed (groups, non-zero padding modes)."""
     if conv.groups != 1 or conv.padding_mode != "zeros":
         return None
-    w = conv.weight.detach()
-    # Conv: [out, in, *k]; ConvTranspose: [in, out, *k]
-    in_dim = 0 if isinstance(conv, nn.modules.conv._ConvTransposeNd) else 1
-    per_in = w.abs().transpose(0, in_dim).flatten(1).sum(1) != 0
+    per_in = conv.weight.detach().abs().transpose(0, _in_dim(conv)).flatten(1).sum(1) != 0
     if bool(per_in.all()):
         return None
     return torch.nonzero(per_in).flatten().tolist() or [0]
 
 
 def _slim_conv(conv: nn.Module, keep: list[int]) -> tuple[SlimConv, dict[str, Any]]:
-    in_dim = 0 if isinstance(conv, nn.modules.conv._ConvTransposeNd) else 1
+    in_dim = _in_dim(conv)
     args = {
         "kind": "conv",
         "type": type(conv).__name__,
@@ -158,7 +160,7 @@ def _slim_conv(conv: nn.Module, keep: list[int]) -> tuple[SlimConv, dict[str, An
         "in_index": keep,
         "args": conv_args(conv),
     }
-    slim = SlimConv(**{k: v for k, v in args.items() if k != "kind"}).to(conv.weight.device)
+    slim = slim_layer(args).to(conv.weight.device)
     with torch.no_grad():
         slim.conv.weight.copy_(conv.weight.index_select(in_dim, slim.in_index))
         if conv.bias is not None:

@@ -109,7 +109,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     from .config import load_config
     from .models import build_model
-    from .train import TrainConfig, fit, prepare_data, setup_distributed
+    from .train import TrainConfig, fit, load_initial_weights, prepare_data, setup_distributed
 
     overrides = list(a.overrides)
     if a.model:
@@ -117,7 +117,10 @@ def cmd_train(a: argparse.Namespace) -> None:
     cfg = load_config(TrainConfig, a.config, overrides)
     device = setup_distributed()
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, **cfg.hparams).to(device)
+    model = build_model(cfg.model, **cfg.hparams)
+    if cfg.init:
+        load_initial_weights(model, cfg.init)  # a resumed run then overwrites them
+    model = model.to(device)
     data = prepare_data(a.data, cfg, device, progress=not a.quiet)
     summary = fit(model, data, cfg, a.out, resume=a.resume, progress=not a.quiet)
     out = Path(a.out)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import AudioBank, MixConfig, enhancement_batch, load_corpus, noise_bank, speech_bank
-from .modelio import save_model
+from .modelio import load_model, save_model
 
 
 @dataclass
@@ -47,6 +47,8 @@ class TrainConfig:
     valid_batches: int = 8
     log_every: int = 25
     seed: int = 0
+    valid_seed: int | None = None  # seed of the fixed validation batches; None: seed + 7919
+    init: str = ""  # model file whose weights start the run (fine-tuning); ignored on --resume
     max_minutes: float = 0.0  # stop (after a checkpoint) once exceeded; 0 = no limit
     train_split: str = "train"
     valid_split: str = "valid"
@@ -115,8 +117,9 @@ def prepare_data(
     speech = speech_bank(corpus, cfg.train_split, jobs, progress and is_main()).to(device)
     noise = noise_bank(corpus, cfg.noise_split, jobs).to(device)
     valid_speech = speech_bank(corpus, cfg.valid_split, jobs).to(device)
+    valid_seed = cfg.seed + 7919 if cfg.valid_seed is None else cfg.valid_seed
     valid = [
-        enhancement_batch(valid_speech, noise, cfg.mix, cfg.batch_size, cfg.seed + 7919, 0, i)
+        enhancement_batch(valid_speech, noise, cfg.mix, cfg.batch_size, valid_seed, 0, i)
         for i in range(cfg.valid_batches)
     ]
     return TrainData.from_banks(speech, noise, cfg.mix, cfg.batch_size, cfg.seed, valid)
@@ -207,6 +210,20 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Batch]) -> int:
             m.momentum = mom
         model.train(was_training)
     return len(bns)
+
+
+def load_initial_weights(model: nn.Module, path: str | Path) -> None:
+    """Copy the weights of the model file `path` into `model` (same architecture and shapes),
+    so that a run fine-tunes it instead of starting from random weights."""
+    src = load_model(path)
+    if type(src) is not type(model):
+        raise ValueError(
+            f"init {path}: holds a {type(src).__name__}, the run trains a {type(model).__name__}"
+        )
+    try:
+        model.load_state_dict(src.state_dict())
+    except RuntimeError as e:
+        raise ValueError(f"init {path}: weights do not fit the configured model: {e}") from None
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

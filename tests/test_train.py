@@ -66,6 +66,29 @@ def test_existing_run_is_never_overwritten(demo_data, tmp_path):
     assert (tmp_path / "r" / "ckpt.pt").read_bytes() == before
 
 
+def test_init_starts_from_given_weights_and_refuses_other_shapes(demo_data, tmp_path):
+    from safetensors.torch import load_file
+
+    _train(demo_data, tmp_path / "a", "steps=4", "valid_every=2")
+    start = tmp_path / "a" / "model.safetensors"
+    # lr 0: the fine-tuning run cannot move the weights (BatchNorm statistics still move)
+    _train(demo_data, tmp_path / "ft", "steps=2", "valid_every=2", "lr=0", f"init={start}")
+    a, ft = load_file(start), load_file(tmp_path / "ft" / "model.safetensors")
+    stats = ("running_mean", "running_var", "num_batches_tracked")
+    weights = [k for k in a if not k.endswith(stats)]
+    assert a.keys() == ft.keys() and len(weights) > 10
+    assert all(torch.equal(a[k], ft[k]) for k in weights)
+    with pytest.raises(AssertionError, match="do not fit"):
+        _train(
+            demo_data,
+            tmp_path / "bad",
+            "steps=2",
+            f"init={start}",
+            "hparams={channels: [4, 8, 8, 8, 8], lstm_hidden: 16}",
+        )
+    assert not (tmp_path / "bad" / "model.safetensors").exists()
+
+
 def test_recalibrate_batchnorm_averages_batch_statistics():
     """Running statistics become the plain mean of the per-batch statistics (not the momentum
     average of the last few), momentum and mode are restored, weights do not move."""

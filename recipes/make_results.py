@@ -129,6 +129,60 @@ def compressed(base: dict) -> dict:
     return out
 
 
+def gcrn_c2_groupings(comp: dict) -> list[str]:
+    """The GCRN-C2 with the paper's convolution groups (one kernel each; artifacts replaced,
+    kept in results/compress/gcrn-c2-kernel/) next to the committed one (whole input channels)."""
+    kernel_dir = ROOT / "results" / "compress" / "gcrn-c2-kernel"
+    old = _load(kernel_dir / "artifacts.json")
+    old_sets = {
+        s: _load(ROOT / "results" / "compressed" / f"gcrn-c2-kernel_{s}.json") for s in SETS
+    }
+    if old is None or not all(old_sets.values()) or "gcrn-c2-slim" not in comp:
+        return []
+    rows = [
+        (
+            "one kernel (paper; `conv_grouping=kernel`, models/ at commit 64c8980)",
+            old["gcrn-c2"]["file_bytes"],
+            old["gcrn-c2-slim"]["file_bytes"],
+            old["gcrn-c2-slim"]["macs_4s"]["dense"],
+            _load(kernel_dir / "summary.json")["after"]["stoi"],
+            old_sets,
+        ),
+        (
+            "whole input channel (`conv_grouping=in_channel`, committed)",
+            comp["gcrn-c2"]["file_bytes"],
+            comp["gcrn-c2-slim"]["file_bytes"],
+            comp["gcrn-c2-slim"]["macs_4s"],
+            _load(ROOT / "results" / "compress" / "gcrn-c2" / "summary.json")["after"]["stoi"],
+            comp["gcrn-c2"]["sets"],
+        ),
+    ]
+    L = [
+        "",
+        "### GCRN-C2: which convolution weights form a group",
+        "",
+        "method.md makes each convolution kernel (one output x input channel pair) a group. On the",
+        "GCRN that removes kernels all over the gated convolutions but few whole input channels, so",
+        "`secomp slim` could only cut its MACs from 6.58 G to 5.03 G and the slimmed model was not",
+        "faster (docs/benchmarks.md). With `conv_grouping=in_channel` a group is one input channel",
+        "of a layer (all its kernels), the same C2 pipeline and settings otherwise: a slightly larger",
+        "file and slightly lower quality, but half the MACs after slimming. Both runs start from the",
+        "v1 GCRN; the committed `models/gcrn-c2*.secomp` are the in-channel run.",
+        "",
+        "| groups | C2 file bytes | slimmed file bytes | slimmed MACs 4 s (G) | valid STOI after Q | "
+        "test STOI 0 dB matched / -5 dB untrained | test PESQ 0 dB matched |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, c2_bytes, slim_bytes, macs, valid_stoi, sets in rows:
+        b0, b5 = sets["matched"]["by_snr"]["0"], sets["untrained"]["by_snr"]["-5"]
+        L.append(
+            f"| {name} | {c2_bytes:,} | {slim_bytes:,} | {macs / 1e9:.2f} | {valid_stoi:.3f} | "
+            f"{b0['enhanced']['stoi']:.3f} / {b5['enhanced']['stoi']:.3f} | "
+            f"{b0['enhanced']['pesq']:.3f} |"
+        )
+    return L
+
+
 def compression_source(arch: str, base: dict) -> dict:
     """The baseline a compressed model was made from: the v1 run where its evaluations were
     kept (results/baselines_v1/), else the committed baseline."""
@@ -317,7 +371,8 @@ def main() -> None:
         "0 on real audio), so they share their C2 model's quality rows. MACs for 4 s: dense = what the",
         "file's network computes as stored, non-zero = what a sparse kernel would do. Stage wall times",
         'are on one H200 per job (`recipes/gpu_compress.sh`; C1: `EXTRA="quant_bits=5',
-        'finetune_steps=1600 centroid_steps=800"`, now the defaults of `configs/compress/c1.yaml`).',
+        'finetune_steps=1600 centroid_steps=800"`, now the defaults of `configs/compress/c1.yaml`;',
+        "GCRN-C2: `JOBS=gcrn-c2 EXTRA=conv_grouping=in_channel`, see below).",
         "",
         "| model | file | bytes | MiB | ratio | non-zero params | MACs 4 s dense (G) | MACs 4 s non-zero (G) | stage wall times (s) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -338,6 +393,7 @@ def main() -> None:
     for j, r in comp.items():
         if not j.endswith("-slim"):
             L += table_quality(j, r["sets"], compression_source(j.split("-")[0], base))
+    L += gcrn_c2_groupings(comp)
     L += [
         "",
         "### C1 target: at least 20x smaller, PESQ within 0.1 and STOI within 1 point of its baseline",

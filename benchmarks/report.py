@@ -16,17 +16,18 @@ DOCS = ROOT / "docs"
 
 RTF_NOTES = [
     "Unstructured (C1) and structured (C2) pruning leave the dense shapes in place: PyTorch and",
-    "onnxruntime multiply the zeros, so C1 and C2 do the baseline's work and their intervals",
-    "straddle 1. Speed comes from `secomp slim` (`-slim` rows): the C2 model with the recurrent",
-    "inputs and units and the convolution input channels nobody reads removed, same output.",
-    "CRN-C2-slim (MACs 8.64 G -> 4.80 G) is 1.5-1.8x faster. GCRN-C2-slim (6.58 G -> 3.20 G,",
-    "pruned with whole-input-channel groups, `conv_grouping=in_channel`) is 1.06-1.21x faster,",
-    "every interval above 1; half of its time is the sequential grouped LSTM, whose units the",
-    "LayerNorms keep, so halving the MACs saves a sixth of the time at one thread.",
+    "onnxruntime multiply the zeros, so C1 and C2 do the baseline's work, within a few percent.",
+    "Speed comes from `secomp slim` (`-slim` rows): the C2 model with the recurrent inputs and",
+    "units, the convolution input channels and the convolution output channels nobody reads",
+    "removed, same output. CRN-C2-slim (MACs 8.64 G -> 4.80 G) is 1.5-1.8x faster.",
+    "GCRN-C2-slim (6.58 G -> 3.04 G, pruned with whole-input-channel groups,",
+    "`conv_grouping=in_channel`) is 1.11-1.18x faster, every interval above 1; half of the",
+    "GCRN's time is the sequential grouped LSTM, whose units the LayerNorms keep, so halving",
+    "the MACs saves about a seventh of the time.",
     "`checkpoints/gcrn-c2-kernel-slim.secomp` is the GCRN-C2-slim pruned with the paper's",
     "one-kernel groups (`models/gcrn-c2-slim.secomp` at commit 64c8980, 5.03 G): timed in the",
-    "same run, it is not meaningfully faster than the baseline (intervals straddle 1), because",
-    "kernel groups leave few whole input channels for slimming to remove.",
+    "same run it gains 1-3%, because kernel groups leave few whole channels for slimming to",
+    "remove.",
     "",
 ]
 

@@ -218,7 +218,8 @@ def cmd_slim(a: argparse.Namespace) -> None:
     before, after = count_macs(model)["dense"], count_macs(slim)["dense"]
     for r in rows:
         units = f", units {r['units']}" if r["units"] else ""
-        print(f"{r['name']}: inputs {r['inputs']}{units}")
+        outputs = f", outputs {r['outputs']}" if r.get("outputs") else ""
+        print(f"{r['name']}: inputs {r['inputs']}{outputs}{units}")
     print(
         f"MACs (4 s) {before / 1e9:.3f} G -> {after / 1e9:.3f} G ({before / after:.2f}x fewer); "
         f"max |output diff| {err:.2e} on {len(audio) / 16000:.1f} s of audio; wrote {out} "

@@ -3,6 +3,8 @@ with the same output, which saves, loads and exports like any other."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -171,3 +173,44 @@ def test_in_channel_groups_let_slimming_cut_convolution_work(noisy):
         return sum(r["dense"] for r in count_macs(m)["layers"] if "Conv" in r["type"])
 
     assert conv_macs(slim) <= 0.67 * conv_macs(model)
+
+
+def _unread(conv: torch.nn.Module, channels: list[int], offset: int = 0) -> None:
+    """Zero every kernel of `conv` that reads input channel offset + c, for c in channels."""
+    in_dim = 0 if isinstance(conv, torch.nn.modules.conv._ConvTransposeNd) else 1
+    with torch.no_grad():
+        conv.weight.index_fill_(in_dim, torch.tensor([offset + c for c in channels]), 0.0)
+
+
+def test_slim_drops_output_channels_nobody_reads(noisy, tmp_path):
+    """GCRN: dec_real.0's output channels 0 and 2 go once dec_real.1 (conv and gate) reads
+    neither; channel 1, read by the gate only, stays. CRN: encoder.1's channel 3 goes once
+    encoder.2 and the skip into decoder.3 both stop reading it."""
+    gcrn = build_model("gcrn", **SLIMMABLE["gcrn"])
+    structured_prune(gcrn, 0.0)
+    _unread(gcrn.dec_real[1].conv, [0, 1, 2])
+    _unread(gcrn.dec_real[1].gate, [0, 2])
+    crn = build_model("crn", **SLIMMABLE["crn"])
+    structured_prune(crn, 0.0)
+    _unread(crn.encoder[2], [3])
+    _unread(crn.decoder[3], [3], offset=crn.decoder[2].out_channels)
+    expect = {
+        "gcrn": ("dec_real.0.conv", [1, 3, 4, 5, 6, 7]),
+        "crn": ("encoder.1", [0, 1, 2, 4, 5, 6, 7]),
+    }
+    onnx = importlib.util.find_spec("onnxruntime") is not None
+    for model in (gcrn, crn):
+        slim, rows = slim_model(model)
+        name, outs = expect[model.arch]
+        assert slim.slim[name]["out_index"] == outs
+        with torch.inference_mode():
+            out = slim(noisy)
+            assert (model(noisy) - out).abs().max() <= 1e-5
+        assert count_macs(slim)["dense"] < count_macs(model)["dense"]
+        save_artifact(slim, tmp_path / "s.secomp", prunable_tensors(slim))
+        with torch.inference_mode():
+            assert torch.equal(load_model(tmp_path / "s.secomp")(noisy), out)
+        if onnx:
+            from secomp.artifact.onnx import export_onnx, onnx_parity
+
+            assert onnx_parity(slim, export_onnx(slim, tmp_path / "s.onnx")) <= 1e-4

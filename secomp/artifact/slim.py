@@ -16,11 +16,13 @@ their input features are slimmed. Hidden units of the last layer of other models
 - an input channel of a convolution (Conv1d/2d, ConvTranspose1d/2d, no groups) whose kernels
   are all zero: the layer gathers only the channels it reads (models/slim_conv.py). This is
   local to the layer, so it is exact whatever produces the channel.
-
-Not removed: a convolution's output channel. With C2's kernel groups whole output channels
-rarely die (none in the CRN-C2 convolutions; only GCRN gate channels, which still emit
-sigmoid(bias)), and a channel whose weights are zero still emits a constant (bias, BN,
-activation) that its consumers would have to absorb, which causal zero padding makes inexact.
+- an output channel of a convolution that no later layer reads: every consumer's kernels for
+  that channel are zero (the next convolution, the skip connection into the decoder, or the
+  recurrent stack's input columns). The layer computes only the read channels and puts zeros
+  in the others; whatever follows (BatchNorm, gate, activation) then works on values nobody
+  reads. Who reads which convolution's output is model knowledge, kept per architecture
+  (`CHANNEL_READERS`, CRN and GCRN). A channel that is read but whose own weights are zero
+  still emits a constant (bias, BN, activation) and is kept.
 """
 
 from __future__ import annotations
@@ -61,6 +63,72 @@ def _gcrn_readers(model: nn.Module) -> dict[str, torch.Tensor | None]:
         for name, m in model.named_modules()
         if isinstance(m, nn.LSTM) and name.startswith("glstm.")
     }
+
+
+def _reads_inputs(conv: nn.Module) -> torch.Tensor:
+    """Which input channels of `conv` some kernel reads (non-zero), on the CPU."""
+    return conv.weight.detach().abs().transpose(0, _in_dim(conv)).flatten(1).sum(1).cpu() != 0
+
+
+def _reads_features_per_channel(w_ih: torch.Tensor, channels: int) -> torch.Tensor:
+    """Which of `channels` channels a recurrent layer reads, its input being the channels x
+    frequency reshape of a convolution output (feature = channel * freqs + freq)."""
+    read = _nonzero_columns(w_ih).cpu()
+    return read.reshape(channels, -1).any(1)
+
+
+def _crn_channel_readers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """CRN: encoder k feeds encoder k+1 (the last one the LSTM) and, as the skip connection,
+    the second part of decoder n-1-k's input; decoder k feeds the first part of decoder k+1."""
+    enc, dec, n = model.encoder, model.decoder, len(model.encoder)
+    out = {}
+    for k in range(n):
+        c = enc[k].out_channels
+        read = _reads_inputs(dec[n - 1 - k])[-c:].clone()
+        if k + 1 < n:
+            read |= _reads_inputs(enc[k + 1])
+        else:
+            read |= _reads_features_per_channel(model.lstm.weight_ih_l0, c)
+        out[f"encoder.{k}"] = read
+    for k in range(n - 1):
+        out[f"decoder.{k}"] = _reads_inputs(dec[k + 1])[: dec[k].out_channels]
+    return out
+
+
+def _gcrn_channel_readers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """GCRN: as the CRN, with gated blocks (a block's conv and gate make the same channels),
+    two decoders sharing the skip connections, and a grouped LSTM: group g reads features
+    [g * F / groups, (g + 1) * F / groups) of the channels x frequency reshape."""
+    enc, n = model.encoder, len(model.encoder)
+    decoders = {"dec_real": model.dec_real, "dec_imag": model.dec_imag}
+
+    def block_reads(block: nn.Module) -> torch.Tensor:
+        return _reads_inputs(block.conv) | _reads_inputs(block.gate)
+
+    out = {}
+    for k in range(n):
+        c = enc[k].conv.out_channels
+        read = torch.zeros(c, dtype=torch.bool)
+        for dec in decoders.values():
+            read |= block_reads(dec[n - 1 - k])[-c:]
+        if k + 1 < n:
+            read |= block_reads(enc[k + 1])
+        else:
+            w = torch.cat([g.weight_ih_l0 for g in model.glstm.lstms[0]], 1)
+            read |= _reads_features_per_channel(w, c)
+        out[f"encoder.{k}.conv"] = out[f"encoder.{k}.gate"] = read
+    for name, dec in decoders.items():
+        for k in range(n - 1):
+            read = block_reads(dec[k + 1])[: dec[k].conv.out_channels]
+            out[f"{name}.{k}.conv"] = out[f"{name}.{k}.gate"] = read
+    return out
+
+
+# arch -> which output channels of which convolutions later layers read (the rest may go)
+CHANNEL_READERS: dict[str, Callable[[nn.Module], dict[str, torch.Tensor]]] = {
+    "crn": _crn_channel_readers,
+    "gcrn": _gcrn_channel_readers,
+}
 
 
 # arch -> recurrent stacks that may be slimmed, and which of their output features are read
@@ -140,31 +208,44 @@ def _in_dim(conv: nn.Module) -> int:
     return 0 if isinstance(conv, nn.modules.conv._ConvTransposeNd) else 1
 
 
-def conv_slim_plan(conv: nn.Module) -> list[int] | None:
-    """The input channels `conv` reads (some kernel non-zero), or None when it reads all of
-    them or cannot be slimmed (groups, non-zero padding modes)."""
+def conv_slim_plan(
+    conv: nn.Module, read: torch.Tensor | None = None
+) -> tuple[list[int], list[int] | None] | None:
+    """(input channels `conv` reads, output channels to compute or None for all), given which
+    output channels later layers `read`; None when nothing can go or the layer cannot be
+    slimmed (groups, non-zero padding modes)."""
     if conv.groups != 1 or conv.padding_mode != "zeros":
         return None
-    per_in = conv.weight.detach().abs().transpose(0, _in_dim(conv)).flatten(1).sum(1) != 0
-    if bool(per_in.all()):
+    per_in = _reads_inputs(conv)
+    outs = None
+    if read is not None and not bool(read.all()):
+        outs = torch.nonzero(read).flatten().tolist() or [0]
+    if bool(per_in.all()) and outs is None:
         return None
-    return torch.nonzero(per_in).flatten().tolist() or [0]
+    return torch.nonzero(per_in).flatten().tolist() or [0], outs
 
 
-def _slim_conv(conv: nn.Module, keep: list[int]) -> tuple[SlimConv, dict[str, Any]]:
+def _slim_conv(
+    conv: nn.Module, keep: list[int], outs: list[int] | None
+) -> tuple[SlimConv, dict[str, Any]]:
     in_dim = _in_dim(conv)
-    args = {
+    out_dim = 1 - in_dim
+    args: dict[str, Any] = {
         "kind": "conv",
         "type": type(conv).__name__,
         "in_width": conv.weight.shape[in_dim],
         "in_index": keep,
         "args": conv_args(conv),
     }
+    if outs is not None:
+        args["out_index"] = outs
     slim = slim_layer(args).to(conv.weight.device)
+    out_index = torch.tensor(outs if outs is not None else range(conv.out_channels))
     with torch.no_grad():
-        slim.conv.weight.copy_(conv.weight.index_select(in_dim, slim.in_index))
+        w = conv.weight.index_select(in_dim, slim.in_index.to(conv.weight.device))
+        slim.conv.weight.copy_(w.index_select(out_dim, out_index.to(w.device)))
         if conv.bias is not None:
-            slim.conv.bias.copy_(conv.bias)
+            slim.conv.bias.copy_(conv.bias[out_index.to(conv.bias.device)])
     return slim, args
 
 
@@ -178,7 +259,10 @@ def slim_model(model: nn.Module) -> tuple[nn.Module, list[dict[str, Any]]]:
     out = copy.deepcopy(model)
     spec: dict[str, dict] = {}
     rows = []
-    readers = OUTPUT_READERS.get(getattr(model, "arch", None), lambda m: {})
+    arch = getattr(model, "arch", None)
+    # from the unslimmed weights: which convolution outputs later layers read
+    channel_reads = CHANNEL_READERS.get(arch, lambda m: {})(out)
+    readers = OUTPUT_READERS.get(arch, lambda m: {})
     for name, read in readers(out).items():
         rnn = out.get_submodule(name)
         plan = rnn_slim_plan(rnn, read)
@@ -194,14 +278,24 @@ def slim_model(model: nn.Module) -> tuple[nn.Module, list[dict[str, Any]]]:
         replace_module(out, name, slim)
     convs = [(n, m) for n, m in out.named_modules() if isinstance(m, nn.modules.conv._ConvNd)]
     for name, conv in convs:
-        keep = conv_slim_plan(conv)
-        if keep is None:
+        plan = conv_slim_plan(conv, channel_reads.get(name))
+        if plan is None:
             continue
-        slim, args = _slim_conv(conv, keep)
+        keep, outs = plan
+        slim, args = _slim_conv(conv, keep, outs)
         spec[name] = args
-        rows.append({"name": name, "inputs": f"{args['in_width']} -> {len(keep)}", "units": ""})
+        rows.append(
+            {
+                "name": name,
+                "inputs": f"{args['in_width']} -> {len(keep)}",
+                "outputs": f"{conv.out_channels} -> {len(outs)}" if outs is not None else "",
+                "units": "",
+            }
+        )
         replace_module(out, name, slim)
     if not spec:
-        raise SlimError("nothing to remove: no recurrent unit or convolution input is all zero")
+        raise SlimError(
+            "nothing to remove: no recurrent unit or convolution channel is unread or all zero"
+        )
     out.slim = spec
     return out.eval(), rows

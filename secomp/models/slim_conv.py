@@ -1,10 +1,14 @@
 """The layer a convolution becomes when `secomp slim` drops the input channels it never reads
-(every kernel of that input channel is zero after structured pruning):
+(every kernel of that input channel is zero after structured pruning) and, where the model's
+reader map says so, the output channels nobody reads:
 
-    x[:, in_index] -> the same convolution with len(in_index) input channels
+    x[:, in_index] -> the same convolution with len(in_index) inputs and len(out_index) outputs
+                   -> placed back at out_index in a zero tensor of the original output width
 
-The dropped channels contributed exact zeros, so the output is the original one up to float
-summation order. Works for Conv1d/2d and ConvTranspose1d/2d without groups.
+Dropped inputs contributed exact zeros, so kept outputs equal the original ones up to float
+summation order. Dropped outputs become zeros; that is exact only because no later layer
+reads them (secomp/artifact/slim.py decides which). Works for Conv1d/2d and ConvTranspose1d/2d
+without groups.
 """
 
 from __future__ import annotations
@@ -33,15 +37,42 @@ def conv_args(conv: nn.Module) -> dict:
     return args
 
 
+def _check_index(index: list[int], width: int, what: str) -> None:
+    if not index or max(index) >= width or min(index) < 0 or len(set(index)) != len(index):
+        raise ValueError(f"slim spec: {what} must name distinct channels of the layer")
+
+
 class SlimConv(nn.Module):
-    def __init__(self, type: str, in_width: int, in_index: list[int], args: dict):
+    def __init__(
+        self,
+        type: str,
+        in_width: int,
+        in_index: list[int],
+        args: dict,
+        out_index: list[int] | None = None,
+    ):
         super().__init__()
         if type not in CONV_TYPES:
             raise ValueError(f"slim spec: unknown convolution type {type}")
-        if not in_index or max(in_index) >= in_width or min(in_index) < 0:
-            raise ValueError("slim spec: in_index must name input channels of the layer")
+        _check_index(in_index, in_width, "in_index")
+        out_width = int(args["out_channels"])
+        self.out_width = out_width
+        if out_index is not None:
+            _check_index(out_index, out_width, "out_index")
+            args = {**args, "out_channels": len(out_index)}
+            # position of each original output channel in cat([y, zeros]): dropped ones read
+            # the appended zero channel (a gather, which ONNX exports as one Gather node)
+            pos = torch.full((out_width,), len(out_index), dtype=torch.long)
+            pos[torch.tensor(out_index)] = torch.arange(len(out_index))
+            self.register_buffer("out_pos", pos, False)
+        else:
+            self.out_pos = None
         self.conv = CONV_TYPES[type](len(in_index), **args)
         self.register_buffer("in_index", torch.tensor(in_index, dtype=torch.long), False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x.index_select(1, self.in_index))
+        y = self.conv(x.index_select(1, self.in_index))
+        if self.out_pos is None:
+            return y
+        zero = y.new_zeros((y.shape[0], 1) + tuple(y.shape[2:]))
+        return torch.cat([y, zero], 1).index_select(1, self.out_pos)

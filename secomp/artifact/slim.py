@@ -77,51 +77,69 @@ def _reads_features_per_channel(w_ih: torch.Tensor, channels: int) -> torch.Tens
     return read.reshape(channels, -1).any(1)
 
 
-def _crn_channel_readers(model: nn.Module) -> dict[str, torch.Tensor]:
-    """CRN: encoder k feeds encoder k+1 (the last one the LSTM) and, as the skip connection,
-    the second part of decoder n-1-k's input; decoder k feeds the first part of decoder k+1."""
-    enc, dec, n = model.encoder, model.decoder, len(model.encoder)
-    out = {}
+def _encoder_decoder_reads(
+    encoder: nn.ModuleList,
+    decoders: dict[str, nn.ModuleList],
+    block_reads: Callable[[nn.Module], torch.Tensor],
+    width: Callable[[nn.Module], int],
+    rnn_w_ih: torch.Tensor,
+) -> tuple[list[torch.Tensor], dict[str, list[torch.Tensor]]]:
+    """Which output channels of each encoder and decoder block later layers read, for the shape
+    CRN and GCRN share: encoder block k feeds encoder block k+1 (the last one the recurrent
+    stack, through the channels x frequency reshape) and, as the skip connection, the second
+    part of the input of block n-1-k of every decoder; decoder block k feeds the first part of
+    its block k+1 (the last decoder block's output is the model's and is always read)."""
+    n = len(encoder)
+    enc = []
     for k in range(n):
-        c = enc[k].out_channels
-        read = _reads_inputs(dec[n - 1 - k])[-c:].clone()
-        if k + 1 < n:
-            read |= _reads_inputs(enc[k + 1])
-        else:
-            read |= _reads_features_per_channel(model.lstm.weight_ih_l0, c)
-        out[f"encoder.{k}"] = read
-    for k in range(n - 1):
-        out[f"decoder.{k}"] = _reads_inputs(dec[k + 1])[: dec[k].out_channels]
-    return out
-
-
-def _gcrn_channel_readers(model: nn.Module) -> dict[str, torch.Tensor]:
-    """GCRN: as the CRN, with gated blocks (a block's conv and gate make the same channels),
-    two decoders sharing the skip connections, and a grouped LSTM: group g reads features
-    [g * F / groups, (g + 1) * F / groups) of the channels x frequency reshape."""
-    enc, n = model.encoder, len(model.encoder)
-    decoders = {"dec_real": model.dec_real, "dec_imag": model.dec_imag}
-
-    def block_reads(block: nn.Module) -> torch.Tensor:
-        return _reads_inputs(block.conv) | _reads_inputs(block.gate)
-
-    out = {}
-    for k in range(n):
-        c = enc[k].conv.out_channels
+        c = width(encoder[k])
         read = torch.zeros(c, dtype=torch.bool)
         for dec in decoders.values():
             read |= block_reads(dec[n - 1 - k])[-c:]
         if k + 1 < n:
-            read |= block_reads(enc[k + 1])
+            read |= block_reads(encoder[k + 1])
         else:
-            w = torch.cat([g.weight_ih_l0 for g in model.glstm.lstms[0]], 1)
-            read |= _reads_features_per_channel(w, c)
-        out[f"encoder.{k}.conv"] = out[f"encoder.{k}.gate"] = read
-    for name, dec in decoders.items():
-        for k in range(n - 1):
-            read = block_reads(dec[k + 1])[: dec[k].conv.out_channels]
-            out[f"{name}.{k}.conv"] = out[f"{name}.{k}.gate"] = read
+            read |= _reads_features_per_channel(rnn_w_ih, c)
+        enc.append(read)
+    dec_reads = {
+        name: [block_reads(dec[k + 1])[: width(dec[k])] for k in range(n - 1)]
+        for name, dec in decoders.items()
+    }
+    return enc, dec_reads
+
+
+def _crn_channel_readers(model: nn.Module) -> dict[str, torch.Tensor]:
+    enc, dec = _encoder_decoder_reads(
+        model.encoder,
+        {"decoder": model.decoder},
+        _reads_inputs,
+        lambda conv: conv.out_channels,
+        model.lstm.weight_ih_l0,
+    )
+    out = {f"encoder.{k}": read for k, read in enumerate(enc)}
+    out.update({f"decoder.{k}": read for k, read in enumerate(dec["decoder"])})
     return out
+
+
+def _gcrn_channel_readers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Gated blocks: a block's conv and gate make the same channels, so both read what either
+    reads and both drop what nobody reads. The grouped LSTM's first layer reads the
+    concatenation of its groups' inputs."""
+
+    def block_reads(block: nn.Module) -> torch.Tensor:
+        return _reads_inputs(block.conv) | _reads_inputs(block.gate)
+
+    enc, dec = _encoder_decoder_reads(
+        model.encoder,
+        {"dec_real": model.dec_real, "dec_imag": model.dec_imag},
+        block_reads,
+        lambda block: block.conv.out_channels,
+        torch.cat([g.weight_ih_l0 for g in model.glstm.lstms[0]], 1),
+    )
+    blocks = [(f"encoder.{k}", read) for k, read in enumerate(enc)] + [
+        (f"{name}.{k}", read) for name, reads in dec.items() for k, read in enumerate(reads)
+    ]
+    return {f"{block}.{part}": read for block, read in blocks for part in ("conv", "gate")}
 
 
 # arch -> which output channels of which convolutions later layers read (the rest may go)

@@ -56,7 +56,6 @@ class SlimConv(nn.Module):
             raise ValueError(f"slim spec: unknown convolution type {type}")
         _check_index(in_index, in_width, "in_index")
         out_width = int(args["out_channels"])
-        self.out_width = out_width
         if out_index is not None:
             _check_index(out_index, out_width, "out_index")
             args = {**args, "out_channels": len(out_index)}

@@ -6,10 +6,11 @@
 # (the lease returns at most 64 MiB per call: pack the large models in separate calls).
 # Needs (carried): the corpus in DATA (default data/: speech/train, speech/valid, noise/train) and
 # .whl/ (soundfile, pystoi). MODELS names configs/train/<name>.yaml; each trains into
-# checkpoints/<name>.
+# checkpoints/<name>, model i on GPU (FIRST_GPU + i) mod the GPU count.
 set -u
 source recipes/gpu_env.sh
 MIN=${MIN:-8}
+FIRST_GPU=${FIRST_GPU:-0}
 DATA=${DATA:-data}
 MODELS=${MODELS:-lstm gcrn tcnn crn demo}
 NGPU=$(nvidia-smi -L | wc -l)
@@ -18,7 +19,7 @@ nvidia-smi --query-gpu=timestamp,index,utilization.gpu,memory.used --format=csv 
 SMI=$!
 i=0
 for m in $MODELS; do
-  CUDA_VISIBLE_DEVICES=$((i % NGPU)) python3 -m secomp.cli train --config configs/train/$m.yaml \
+  CUDA_VISIBLE_DEVICES=$(((FIRST_GPU + i) % NGPU)) python3 -m secomp.cli train --config configs/train/$m.yaml \
     --data "$DATA" --out checkpoints/$m --resume --quiet max_minutes=$MIN >> checkpoints/$m.log 2>&1 &
   i=$((i + 1))
 done

@@ -21,12 +21,15 @@ GPU = "NVIDIA H200 (one GPU of a 4 x H200 machine per model)"
 # The compressed models were made from the v1 CRN and GCRN; their evaluations stay in
 # results/baselines_v1/ and are the reference the compressed rows are compared with.
 RECIPE = {
-    "crn": "v2 `crn-lr1e-3.yaml`",
+    "crn": "v2 `crn-lr1e-3.yaml`, then v4 `crn-v4.yaml`",
     "gcrn": "v2 `gcrn.yaml`",
     "lstm": "v1 `lstm.yaml`",
-    "tcnn": "v2 `tcnn.yaml` + `bn-recalibrate`",
+    "tcnn": "v2 `tcnn.yaml`, then v4 `tcnn-v4.yaml` + `bn-recalibrate`",
     "demo": "v1 `demo.yaml`",
 }
+# The training runs (results/training/<run>/) behind each committed baseline, in order: a model
+# trained on from another's weights (`init:`) counts the steps and time of both.
+TRAINING_RUNS = {"crn": ("crn", "crn-v4"), "tcnn": ("tcnn", "tcnn-v4")}
 SETS = ("matched", "untrained")
 SNRS = ("-5", "0", "5")
 
@@ -47,20 +50,39 @@ trained. The LSTM and demo models were not retrained (v1).
 learning rate (2e-4), new training batches and 40% babble, CRN and GCRN lost valid PESQ at
 every SNR (CRN -0.002 to -0.031, GCRN -0.016 to -0.063; STOI within 0.002) and the TCNN traded
 STOI (+0.012 / +0.005 / -0.002) for PESQ (+0.007 / -0.008 / -0.039). No fine-tuned model
-replaced its v2 model."""
+replaced its v2 model.
+
+**v4** (`*-v4*` rows; v2 weights trained on with mixtures from -5 to +5 dB and more few-talker
+babble, see the runs above), by the same rule (PESQ better at every SNR, STOI within 0.005):
+**CRN v4** over v2: PESQ +0.008 / +0.013 / +0.005, STOI -0.003 / 0.000 / +0.001: chosen.
+**TCNN v4 with re-estimated BatchNorm statistics** over v2 with them: better at every SNR in
+both (STOI +0.013 / +0.010 / +0.018, PESQ +0.023 / +0.026 / +0.068), and over plain v4 PESQ
++0.008 / +0.003 / +0.031 with STOI within 0.003: chosen. **GCRN v4** and **v4b** lost PESQ at
+-5 and 0 dB (-0.030 / -0.037 and -0.041 / -0.018): the GCRN stays v2."""
 
 FAILURE_NOTE = """\
-v2 halves to removes the misses of v1, but not all: STOI at -5 dB on untrained noises is still
-0.001-0.012 below the noisy input for CRN, GCRN and TCNN, and the PESQ gain at 0 dB matched is
-+0.388 (CRN) and +0.360 (GCRN) against the +0.4 asked. The remaining STOI losses are 2-3 talker
-English babble recordings (per-noise tables above: CRN -0.04 to -0.05, was -0.09 to -0.12;
-GCRN -0.05 to -0.09, was -0.06 to -0.09),
-where the interferers are 5 dB louder than the target; other noises gain. Tried since:
-fine-tuning the v2 models with more babble and a new learning rate (v3, above), which did not
-improve them on the valid split, so nothing changed on the test sets. Not tried for lack of GPU
-time: much longer training (the paper-lr CRN's validation loss was still falling at 24 min; a
-batch-32, lr-4e-4 CRN gets there about twice as fast and is kept to continue) and a loss closer
-to the metrics (the models are trained on plain spectral MSE, as in method.md)."""
+Where the committed baselines still fall short of the issue's targets, on the test sets:
+
+- **PESQ +0.4 at 0 dB matched**: the CRN now has it (+0.422, v2: +0.388); the GCRN has +0.360
+  (v1 +0.329). Its v4 runs, the only GCRN candidates since, were worse on the valid split.
+- **STOI at -5 dB on untrained noises** is below the noisy input for CRN (-0.015), GCRN
+  (-0.012) and TCNN (-0.012); LSTM +0.008. Every other set, SNR and metric improves. The losses
+  are the 2-3-talker English babble recordings (per-noise tables above: CRN -0.07 to -0.10,
+  TCNN -0.03 to -0.09, GCRN -0.05 to -0.09), in which the interfering talkers together are 5 dB
+  louder than the target. The other noises (street, car, cat, and 4-talker babble made from
+  `speech/babble`) change STOI by -0.021 to +0.067.
+- The v4 runs moved the CRN and TCNN along this trade-off: matched PESQ at 0 dB +0.388 ->
+  +0.422 (CRN) and +0.138 -> +0.183 (TCNN), every untrained SNR but -5 dB better, and untrained
+  -5 dB STOI -0.002 -> -0.015 (CRN) and -0.002 -> -0.012 (TCNN). They were chosen on the valid
+  split, whose babble is made from validation speakers and does not show the loss (valid STOI
+  at -5 dB: CRN -0.003, TCNN +0.013); by the rule fixed before the test numbers were seen, the
+  test sets did not change the choice.
+- Tried, in order (each on the valid split first): more and fewer-talker babble (v2: PESQ and
+  STOI up), a new learning rate with 40% babble (v3: no gain), batch 32 with lr 4e-4 (faster to
+  the same loss), mixtures up to +5 dB with more 2-4-talker babble (v4: CRN and TCNN up on
+  valid, GCRN down). Not tried: training much longer on much more speech (2.7 h of training
+  speech and 30 min of GPU per session bound every run here to about 20 min), and a loss
+  closer to the metrics (the models are trained on the plain losses of method.md)."""
 
 
 def _load(p: Path):
@@ -74,6 +96,19 @@ def training_summary(name: str, folder: str = "training") -> dict:
         "steps": int(rows[-1]["step"]),
         "time_s": float(rows[-1]["time_s"]),
         "best_valid_loss": min(float(r["valid_loss"]) for r in valid),
+    }
+
+
+def training_total(runs: tuple[str, ...]) -> dict:
+    """Steps and time summed over the runs; the best validation loss is the last run's (each
+    run's validation mixtures follow its own config, so losses of different runs differ in
+    what they measure)."""
+    parts = [training_summary(r) for r in runs]
+    return {
+        "runs": list(runs),
+        "steps": sum(p["steps"] for p in parts),
+        "time_s": sum(p["time_s"] for p in parts),
+        "best_valid_loss": parts[-1]["best_valid_loss"],
     }
 
 
@@ -101,7 +136,7 @@ def baselines() -> dict:
             "params": params,
             "mib": params * 4 / 2**20 if params else None,
             "macs_4s": macs,
-            "training": training_summary(m),
+            "training": training_total(TRAINING_RUNS.get(m, (m,))),
             "gpu": GPU,
             "sets": sets,
         }
@@ -272,10 +307,11 @@ def main() -> None:
         )
     L += [
         "",
-        "Every model trained on its own H200 of a 4 x H200 machine, bf16 autocast, batch 16 x 4 s,",
-        "mixtures scaled to -25 dBFS RMS (the level `secomp enhance` brings every input to), SNR",
-        "uniform in [-5, 0] dB, in calls of the lease that resume the run",
-        "(`recipes/gpu_train_baselines.sh`). The runs:",
+        "Every model trained on its own H200 of a 4 x H200 machine, bf16 autocast, batch 16 x 4 s",
+        "(v4: 32), mixtures scaled to -25 dBFS RMS (the level `secomp enhance` brings every input",
+        "to), SNR uniform in [-5, 0] dB (v4: [-5, 5]), in calls of the lease that resume the run",
+        "(`recipes/gpu_train_baselines.sh`). Training time and steps of a model trained on from",
+        "another run's weights count both runs. The runs:",
         "",
         "- **v1** (LSTM, demo, and the CRN and GCRN the compressed models were made from): 13.5 min",
         "  (`MIN=7.5` then `MIN=13.5`); 15% of mixtures babble of 3-6 talkers; 8 validation batches,",
@@ -301,6 +337,15 @@ def main() -> None:
         "  (`crn-bs32-lr4e-4.yaml`): 0.0253. Only the last came back (fp16) for a later run to",
         "  continue with `init:`; at 11.5 min it is not yet as good as the v2 CRN (0.0237 after",
         "  24 min).",
+        "- **v4** (CRN and TCNN kept, GCRN not): the v2 weights trained on (`init:`) with",
+        "  `configs/train/{crn,gcrn,tcnn}-v4.yaml`: SNR uniform in [-5, 5] dB (the range the models",
+        "  are used and tested on), babble of 2-4 talkers in 35% of mixtures (`gcrn-v4b.yaml`: 2-3",
+        "  in 45%), batch 32, lr 2e-4 halved after 6 validations without gain, seed 2; 19 min each",
+        "  (`SRC=.gpu/a DATA=/tmp/sd MIN=19 MODELS=\"crn-v4 gcrn-v4 gcrn-v4b\" bash",
+        "  recipes/gpu_finetune.sh`, and `MODELS=tcnn-v4 FIRST_GPU=3` for the TCNN, launched",
+        "  detached within one lease), 2,200-3,200 s of audio per s per GPU; the TCNN's BatchNorm",
+        "  statistics re-estimated as for v2 (`--config configs/train/tcnn-v4.yaml`). Validation",
+        "  losses are on the v4 mixture (`results/training/<model>-v4/`).",
         "",
         "Loss curves: `results/training/<model>/loss.png` (v1 logs of retrained models:",
         "`results/training_v1/`). Weights came back as fp16 (the lease returns at most 16 MiB per",
@@ -354,23 +399,30 @@ def main() -> None:
         L.append(f"| {m} | {pesq_gain:+.3f} | {', '.join(misses) or 'none'} |")
     L += [
         "",
-        "What v2 changed, on the test sets (enhanced - noisy; v1 from `results/baselines_v1/`):",
+        "How the retrained runs changed the test-set numbers (enhanced - noisy; v1 from",
+        "`results/baselines_v1/`, v2 from `results/baselines_v2/`):",
         "",
-        "| model | PESQ gain 0 dB matched v1 -> v2 | STOI gain -5 dB untrained v1 -> v2 | worst STOI gain v1 -> v2 |",
+        "| model | PESQ gain 0 dB matched v1 / v2 / committed | STOI gain -5 dB untrained v1 / v2 / committed | worst STOI gain v1 / v2 / committed |",
         "|---|---|---|---|",
     ]
     for m, r in base.items():
-        v1 = {s: _load(ROOT / "results" / "baselines_v1" / f"{m}_{s}.json") for s in SETS}
-        if not all(v1.values()):
+        runs = [
+            {s: _load(ROOT / "results" / folder / f"{m}_{s}.json") for s in SETS}
+            for folder in ("baselines_v1", "baselines_v2")
+        ]
+        if not all(all(v.values()) for v in runs):
             continue
+        runs.append(r["sets"])
         L.append(
-            f"| {m} | {gain(v1, 'matched', '0', 'pesq'):+.3f} -> "
-            f"{gain(r['sets'], 'matched', '0', 'pesq'):+.3f} | "
-            f"{gain(v1, 'untrained', '-5', 'stoi'):+.3f} -> "
-            f"{gain(r['sets'], 'untrained', '-5', 'stoi'):+.3f} | "
-            f"{worst(v1):+.3f} -> {worst(r['sets']):+.3f} |"
+            f"| {m} | "
+            + " / ".join(f"{gain(v, 'matched', '0', 'pesq'):+.3f}" for v in runs)
+            + " | "
+            + " / ".join(f"{gain(v, 'untrained', '-5', 'stoi'):+.3f}" for v in runs)
+            + " | "
+            + " / ".join(f"{worst(v):+.3f}" for v in runs)
+            + " |"
         )
-    for folder in ("baselines", "baselines_v1"):
+    for folder in ("baselines", "baselines_v2"):
         for f in sorted((ROOT / "results" / folder).glob("*_per_noise.md")):
             L += [
                 "",
@@ -384,8 +436,8 @@ def main() -> None:
         "## Compressed (C1, C2)",
         "",
         "These were made from the **v1** CRN and GCRN (`checkpoints/v1/`), and their quality is",
-        "compared with those (`results/baselines_v1/`), not with the v2 baselines above; compressing",
-        "the v2 models is the next GPU job.",
+        "compared with those (`results/baselines_v1/`), not with the retrained baselines above; compressing",
+        "the retrained models is the next GPU job.",
         "",
         "Sizes are bytes of the committed `.secomp` files (`secomp info` reports the same number);",
         "ratio = baseline params x 4 bytes / file bytes. `-slim` files are the C2 models after",

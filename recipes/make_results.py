@@ -301,14 +301,14 @@ def main() -> None:
         "",
         "## Baselines",
         "",
-        "| model | params | MiB (params x 4 / 2^20) | MACs for 4 s (G) | run and config | training steps | training time | best valid loss |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | params | MiB (params x 4 / 2^20) | MACs for 4 s (G) | run and config | training steps | training time | GPU | best valid loss |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for m, r in base.items():
         t = r["training"]
         L.append(
             f"| {m} | {r['params']:,} | {r['mib']:.2f} | {r['macs_4s'] / 1e9:.2f} | {r['recipe']} | "
-            f"{t['steps']:,} | {t['time_s'] / 60:.1f} min | {t['best_valid_loss']:.4g} |"
+            f"{t['steps']:,} | {t['time_s'] / 60:.1f} min | 1 x H200 | {t['best_valid_loss']:.4g} |"
         )
     L += [
         "",

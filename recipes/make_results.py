@@ -16,7 +16,7 @@ from secomp.artifact.macs import count_macs
 from secomp.modelio import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-GPU = "NVIDIA H200 (one GPU of a 4 x H200 machine per model)"
+GPU = "1 x H200"  # each baseline on its own GPU of a 4 x H200 machine
 # Which training run each committed baseline is (see the training paragraph of docs/results.md).
 # The compressed models were made from the v1 CRN and GCRN; their evaluations stay in
 # results/baselines_v1/ and are the reference the compressed rows are compared with.
@@ -308,7 +308,7 @@ def main() -> None:
         t = r["training"]
         L.append(
             f"| {m} | {r['params']:,} | {r['mib']:.2f} | {r['macs_4s'] / 1e9:.2f} | {r['recipe']} | "
-            f"{t['steps']:,} | {t['time_s'] / 60:.1f} min | 1 x H200 | {t['best_valid_loss']:.4g} |"
+            f"{t['steps']:,} | {t['time_s'] / 60:.1f} min | {r['gpu']} | {t['best_valid_loss']:.4g} |"
         )
     L += [
         "",

@@ -28,6 +28,7 @@ from .audio import REFERENCE_DBFS, SAMPLE_RATE, AudioError, list_audio, load_aud
 class Utterance:
     path: Path
     speaker: str
+    corpus: str = ""  # e.g. "speechocean762", "librispeech" (manifest column; "" if unknown)
 
 
 @dataclass
@@ -54,7 +55,7 @@ def load_corpus(root: str | Path) -> Corpus:
         with open(speech_csv, newline="") as f:
             for row in csv.DictReader(f):
                 corpus.speech.setdefault(row["split"], []).append(
-                    Utterance(root / row["path"], row["speaker"])
+                    Utterance(root / row["path"], row["speaker"], row.get("corpus") or "")
                 )
     elif (root / "speech").is_dir():
         for split_dir in sorted((root / "speech").iterdir()):

@@ -23,8 +23,12 @@ def _banks(demo_data):
 
 def test_corpus_index_from_manifests(shared_data):
     corpus = load_corpus(shared_data)
-    assert len(corpus.speech["train"]) == 2360 and len(corpus.speech["test"]) == 640
+    # corpus v2: speechocean762 (2360 / 140 / 640) + LibriSpeech (1539 / 102 / 80)
+    assert len(corpus.speech["train"]) == 3899 and len(corpus.speech["test"]) == 720
+    assert len(corpus.speech["valid"]) == 242
     assert {u.speaker for u in corpus.speech["valid"]} == {
+        "LS-3242",
+        "LS-7859",
         "SPEAKER8585",
         "SPEAKER9070",
         "SPEAKER9556",
@@ -33,7 +37,11 @@ def test_corpus_index_from_manifests(shared_data):
         "SPEAKER9646",
         "SPEAKER9649",
     }
-    assert len(corpus.noise["test"]) == 7
+    assert len(corpus.noise["train"]) == 2257 and len(corpus.noise["test"]) == 207
+    by_corpus = {}
+    for u in corpus.speech["test"]:
+        by_corpus[u.corpus] = by_corpus.get(u.corpus, 0) + 1
+    assert len(by_corpus) == 2 and sorted(by_corpus.values()) == [80, 640]
     train_spk = {u.speaker for u in corpus.speech["train"]}
     assert not train_spk & {u.speaker for u in corpus.speech["test"]}
 

@@ -299,10 +299,18 @@ def enhancement_batch(
 
 
 def separation_batch(
-    speech: AudioBank, cfg: MixConfig, batch: int, seed: int, rank: int, step: int
+    speech: AudioBank,
+    cfg: MixConfig,
+    batch: int,
+    seed: int,
+    rank: int,
+    step: int,
+    noise: AudioBank | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Two-speaker mixtures: (mixture [B, n], sources [B, 2, n]); the second speaker differs
-    from the first and its level relative to it is uniform in cfg.sep_level_db."""
+    from the first and its level relative to it is uniform in cfg.sep_level_db. With `noise`,
+    noise drawn as for enhancement (cfg.p_*) is added at cfg.snr_db relative to the two talkers
+    together; the sources stay clean."""
     g = torch.Generator().manual_seed(step_seed(seed, rank, step))
     n = int(cfg.segment_s * SAMPLE_RATE)
     s1, spk1 = sample_speech(g, speech, batch, n)
@@ -310,7 +318,14 @@ def separation_batch(
     lo, hi = cfg.sep_level_db
     rel = (lo + (hi - lo) * torch.rand(batch, generator=g)).to(speech.device)
     s2 = s2 / _rms(s2) * _rms(s1) * torch.pow(10.0, rel[:, None] / 20.0)
-    mix, (s1, s2) = _set_level(g, s1 + s2, [s1, s2], cfg)
+    mix = s1 + s2
+    if noise is not None:
+        g_dev = torch.Generator(speech.device).manual_seed(step_seed(seed, rank, step) + 1)
+        noise_seg = sample_noise(g, noise, speech, spk1, batch, n, cfg, g_dev)
+        lo, hi = cfg.snr_db
+        snr = (lo + (hi - lo) * torch.rand(batch, generator=g)).to(speech.device)
+        mix = mix_at_snr(mix, noise_seg, snr)
+    mix, (s1, s2) = _set_level(g, mix, [s1, s2], cfg)
     return mix, torch.stack([s1, s2], 1)
 
 

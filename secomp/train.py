@@ -24,7 +24,15 @@ from torch import nn
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import AudioBank, MixConfig, enhancement_batch, load_corpus, noise_bank, speech_bank
+from .data import (
+    AudioBank,
+    MixConfig,
+    enhancement_batch,
+    load_corpus,
+    noise_bank,
+    separation_batch,
+    speech_bank,
+)
 from .modelio import load_model, save_model
 
 
@@ -54,6 +62,10 @@ class TrainConfig:
     valid_split: str = "valid"
     noise_split: str = "train"
     mix: MixConfig = field(default_factory=MixConfig)
+    # enhancement: (noisy, clean) batches; separation: (two-talker mixture, sources [B, 2, N]);
+    # noisy-separation: the same mixtures with noise added at mix.snr_db (mix.p_* choose it)
+    task: str = "enhancement"
+    bank_cache: str = ""  # folder keeping decoded audio banks (several runs decode once); "": off
 
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -114,10 +126,23 @@ def prepare_data(
     """Decode the training and validation speech and the training noise once, onto `device`,
     and draw the fixed validation batches (valid speech + training noises)."""
     corpus = load_corpus(corpus_root)
-    speech = speech_bank(corpus, cfg.train_split, jobs, progress and is_main()).to(device)
-    noise = noise_bank(corpus, cfg.noise_split, jobs).to(device)
-    valid_speech = speech_bank(corpus, cfg.valid_split, jobs).to(device)
+    cache = cfg.bank_cache or None
+    speech = speech_bank(corpus, cfg.train_split, jobs, progress and is_main(), cache).to(device)
+    if cfg.task == "separation":
+        noise = None
+    elif cfg.task in ("enhancement", "noisy-separation"):
+        noise = noise_bank(corpus, cfg.noise_split, jobs, cache).to(device)
+    else:
+        raise ValueError(f"unknown task '{cfg.task}' (enhancement | separation | noisy-separation)")
+    valid_speech = speech_bank(corpus, cfg.valid_split, jobs, cache_dir=cache).to(device)
     valid_seed = cfg.seed + 7919 if cfg.valid_seed is None else cfg.valid_seed
+    if cfg.task != "enhancement":
+
+        def sep_batch(bank: AudioBank, seed: int, rank: int, step: int) -> Batch:
+            return separation_batch(bank, cfg.mix, cfg.batch_size, seed, rank, step, noise)
+
+        valid = [sep_batch(valid_speech, valid_seed, 0, i) for i in range(cfg.valid_batches)]
+        return TrainData(lambda step, rank: sep_batch(speech, cfg.seed, rank, step), valid)
     valid = [
         enhancement_batch(valid_speech, noise, cfg.mix, cfg.batch_size, valid_seed, 0, i)
         for i in range(cfg.valid_batches)

@@ -6,5 +6,5 @@ per-model code. `build_model(name, **hparams)` builds one from its config; a use
 added with `@register("name")`.
 """
 
-from . import crn, gcrn, lstm, tcnn  # noqa: F401,E402  (registration side effect)
+from . import crn, gcrn, lstm, sep, tcnn  # noqa: F401,E402  (registration side effect)
 from .registry import MODELS, build_from_config, build_model, model_config, register  # noqa: F401

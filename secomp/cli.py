@@ -21,8 +21,18 @@ def _device(name: str | None) -> str:
 def cmd_make_testset(a: argparse.Namespace) -> None:
     from .data import make_testset
 
+    share = None
+    if a.corpus_share:
+        share = {}
+        for item in a.corpus_share:
+            name, _, value = item.rpartition("=")
+            try:
+                share[name] = float(value)
+            except ValueError:
+                raise ValueError(f"--corpus-share takes CORPUS=FRACTION, got '{item}'") from None
     manifest = make_testset(
-        a.speech, a.noise, a.out, a.snr, a.n, a.seed, a.babble, progress=not a.quiet
+        a.speech, a.noise, a.out, a.snr, a.n, a.seed, a.babble, progress=not a.quiet,
+        corpus_share=share, babble_share=a.babble_share,
     )
     print(f"wrote {a.n} pairs and {manifest}")
 
@@ -256,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=150)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--babble", default=None, help="speech folder to build babble noise from")
+    s.add_argument(
+        "--babble-share", type=float, default=None,
+        help="fraction of mixtures with babble noise (default: babble is one more noise name)",
+    )
+    s.add_argument(
+        "--corpus-share", nargs="+", default=None, metavar="CORPUS=FRACTION",
+        help="fixed share of mixtures per corpus within every SNR (corpus column of speech.csv)",
+    )
     s.add_argument("--out", required=True)
     common(s)
     s.set_defaults(fn=cmd_make_testset)

@@ -119,11 +119,63 @@ def decode_all(
         return list(tqdm(ex.map(_load_np, paths, chunksize=16), **bar))
 
 
+def _bank_cache_file(cache_dir: Path, paths: list[Path], labels: list[str]) -> Path:
+    """The cache file of one list of files: keyed by their paths, sizes and labels."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p, label in zip(paths, labels):
+        h.update(f"{p}\0{p.stat().st_size}\0{label}\n".encode())
+    return cache_dir / f"bank-{h.hexdigest()[:20]}.safetensors"
+
+
+def _read_bank(path: Path) -> AudioBank:
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        names = json.loads((f.metadata() or {})["names"])
+        t = {k: f.get_tensor(k) for k in ("audio", "offsets", "lengths", "labels")}
+    return AudioBank(t["audio"], t["offsets"], t["lengths"], t["labels"], names)
+
+
+def _write_bank(bank: AudioBank, path: Path) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tensors = {"audio": bank.audio, "offsets": bank.offsets, "lengths": bank.lengths}
+    save_file({**tensors, "labels": bank.labels}, str(tmp), {"names": json.dumps(bank.names)})
+    os.replace(tmp, path)  # concurrent writers of the same bank write the same bytes
+
+
 def make_bank(
-    paths: list[Path], labels: list[str], jobs: int | None = None, progress: bool = False
+    paths: list[Path],
+    labels: list[str],
+    jobs: int | None = None,
+    progress: bool = False,
+    cache_dir: str | Path | None = None,
 ) -> AudioBank:
+    """Decode `paths` into one AudioBank. With `cache_dir`, the decoded bank is kept there
+    (safetensors, keyed by the file list) so that several trainings on one machine decode the
+    corpus once."""
     if not paths:
         raise ValueError("make_bank: no files")
+    cache = _bank_cache_file(Path(cache_dir), paths, labels) if cache_dir else None
+    if cache is not None and cache.exists():
+        return _read_bank(cache)
+    bank = _decode_bank(paths, labels, jobs, progress)
+    if cache is not None:
+        _write_bank(bank, cache)
+    return bank
+
+
+def _decode_bank(
+    paths: list[Path], labels: list[str], jobs: int | None, progress: bool
+) -> AudioBank:
     clips = decode_all(paths, jobs, progress)
     lengths = torch.tensor([len(c) for c in clips], dtype=torch.long)
     offsets = torch.zeros_like(lengths)
@@ -140,19 +192,26 @@ def make_bank(
 
 
 def speech_bank(
-    corpus: Corpus, split: str, jobs: int | None = None, progress: bool = False
+    corpus: Corpus,
+    split: str,
+    jobs: int | None = None,
+    progress: bool = False,
+    cache_dir: str | Path | None = None,
 ) -> AudioBank:
     utts = corpus.speech.get(split)
     if not utts:
         raise ValueError(f"{corpus.root}: no speech in split '{split}'")
-    return make_bank([u.path for u in utts], [u.speaker for u in utts], jobs, progress)
+    paths, speakers = [u.path for u in utts], [u.speaker for u in utts]
+    return make_bank(paths, speakers, jobs, progress, cache_dir)
 
 
-def noise_bank(corpus: Corpus, split: str, jobs: int | None = None) -> AudioBank:
+def noise_bank(
+    corpus: Corpus, split: str, jobs: int | None = None, cache_dir: str | Path | None = None
+) -> AudioBank:
     files = corpus.noise.get(split)
     if not files:
         raise ValueError(f"{corpus.root}: no noise in split '{split}'")
-    return make_bank(files, [p.stem for p in files], jobs)
+    return make_bank(files, [p.stem for p in files], jobs, cache_dir=cache_dir)
 
 
 # ----------------------------------------------------------------------------- mixing
@@ -170,6 +229,16 @@ class MixConfig:
     babble_talkers: tuple[int, int] = (3, 6)
     level_dbfs: tuple[float, float] = (REFERENCE_DBFS, REFERENCE_DBFS)  # noisy RMS; see audio
     sep_level_db: tuple[float, float] = (-2.5, 2.5)
+    # nearly clean input: this fraction of mixtures takes its SNR from near_clean_snr_db instead
+    p_near_clean: float = 0.0
+    near_clean_snr_db: tuple[float, float] = (30.0, 50.0)
+    # reverberation: this fraction of the speech is convolved with a room impulse response from
+    # the bank in `rir_file` (recipes/make_rirs.py); the target is then the early-reverberant
+    # speech (direct path + the first `early_ms` ms), so the model dereverberates the late tail
+    # only and never has to invent a dry signal the microphone did not hear
+    p_reverb: float = 0.0
+    rir_file: str = ""
+    early_ms: float = 50.0
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:
@@ -282,20 +351,108 @@ def _set_level(g: torch.Generator, noisy: torch.Tensor, targets: list[torch.Tens
     return noisy * gain, [t * gain for t in targets]
 
 
-def enhancement_batch(
-    speech: AudioBank, noise: AudioBank, cfg: MixConfig, batch: int, seed: int, rank: int, step: int
+@dataclass
+class RirBank:
+    """Room impulse responses [K, L] (16 kHz), each with its direct-path peak at sample `direct`.
+
+    `full` reverberates the input; `early` (the same responses cut `early_ms` after the direct
+    path) makes the training target.
+    """
+
+    full: torch.Tensor
+    direct: int
+
+    def early(self, early_ms: float) -> torch.Tensor:
+        cut = self.direct + int(round(early_ms * SAMPLE_RATE / 1000))
+        return self.full[:, :cut]
+
+    def to(self, device: torch.device | str) -> RirBank:
+        return RirBank(self.full.to(device), self.direct)
+
+
+def load_rirs(path: str | Path) -> RirBank:
+    """Read a RIR bank written by recipes/make_rirs.py (safetensors: `rir` [K, L], metadata
+    `direct`)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: RIR bank not found (make it with recipes/make_rirs.py)")
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            rir = f.get_tensor("rir").float()
+        direct = int(meta["direct"])
+    except Exception as e:  # a truncated or foreign file: say which, in one line
+        raise ValueError(f"{path}: not a RIR bank ({type(e).__name__}: {e})") from None
+    if rir.ndim != 2 or not 0 <= direct < rir.shape[1] or not torch.isfinite(rir).all():
+        raise ValueError(f"{path}: malformed RIR bank (shape {tuple(rir.shape)}, direct {direct})")
+    return RirBank(rir, direct)
+
+
+def fft_convolve(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """Causal linear convolution y[b, t] = sum_k h[b, k] x[b, t - k], truncated to x's length.
+
+    x: [B, N], h: [B, L] -> [B, N]; computed with one real FFT of size >= N + L - 1.
+    """
+    n = x.shape[-1]
+    nfft = 1 << (n + h.shape[-1] - 2).bit_length()
+    y = torch.fft.irfft(torch.fft.rfft(x, nfft) * torch.fft.rfft(h, nfft), nfft)
+    return y[..., :n]
+
+
+def reverberate(
+    g: torch.Generator, clean: torch.Tensor, rirs: RirBank, cfg: MixConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(noisy, clean), each [B, segment samples], on the bank's device."""
+    """(reverberant speech, target) [B, N]: rows drawn with probability cfg.p_reverb get a random
+    RIR (input: full response; target: early part), the others stay dry (both = clean)."""
+    batch = clean.shape[0]
+    pick = torch.rand(batch, generator=g) < cfg.p_reverb
+    index = torch.randint(rirs.full.shape[0], (batch,), generator=g)
+    if not bool(pick.any()):
+        return clean, clean
+    rows = pick.nonzero()[:, 0].to(clean.device)
+    chosen = index[pick].to(rirs.full.device)
+    wet = fft_convolve(clean[rows], rirs.full[chosen])
+    early = fft_convolve(clean[rows], rirs.early(cfg.early_ms)[chosen])
+    return clean.index_copy(0, rows, wet), clean.index_copy(0, rows, early)
+
+
+def enhancement_batch(
+    speech: AudioBank,
+    noise: AudioBank,
+    cfg: MixConfig,
+    batch: int,
+    seed: int,
+    rank: int,
+    step: int,
+    rirs: RirBank | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(noisy, clean), each [B, segment samples], on the bank's device.
+
+    SNR uniform in cfg.snr_db (a cfg.p_near_clean share: in cfg.near_clean_snr_db), measured
+    between the (possibly reverberant) speech and the noise; `clean` is the target: the dry
+    speech, or for reverberated rows the early-reverberant speech.
+    """
     g = torch.Generator().manual_seed(step_seed(seed, rank, step))
     g_dev = torch.Generator(speech.device).manual_seed(step_seed(seed, rank, step) + 1)
     n = int(cfg.segment_s * SAMPLE_RATE)
     clean, speakers = sample_speech(g, speech, batch, n)
     noise_seg = sample_noise(g, noise, speech, speakers, batch, n, cfg, g_dev)
     lo, hi = cfg.snr_db
-    snr = (lo + (hi - lo) * torch.rand(batch, generator=g)).to(speech.device)
-    noisy = mix_at_snr(clean, noise_seg, snr)
-    noisy, (clean,) = _set_level(g, noisy, [clean], cfg)
-    return noisy, clean
+    snr = lo + (hi - lo) * torch.rand(batch, generator=g)
+    if cfg.p_near_clean > 0:
+        c_lo, c_hi = cfg.near_clean_snr_db
+        near = torch.rand(batch, generator=g) < cfg.p_near_clean
+        snr = torch.where(near, c_lo + (c_hi - c_lo) * torch.rand(batch, generator=g), snr)
+    speech_in, target = clean, clean
+    if cfg.p_reverb > 0:
+        if rirs is None:
+            raise ValueError("mix.p_reverb > 0 needs a RIR bank (mix.rir_file)")
+        speech_in, target = reverberate(g, clean, rirs, cfg)
+    noisy = mix_at_snr(speech_in, noise_seg, snr.to(speech.device))
+    noisy, (target,) = _set_level(g, noisy, [target], cfg)
+    return noisy, target
 
 
 def separation_batch(
@@ -351,38 +508,72 @@ def make_testset(
     seed: int = 0,
     babble_dir: str | Path | None = None,
     progress: bool = True,
+    corpus_share: dict[str, float] | None = None,
+    babble_share: float | None = None,
 ) -> Path:
     """Write n noisy/clean FLAC pairs and manifest.csv; SNRs cycle so each gets n/len(snrs).
 
     Whole utterances are used; each noise segment starts at a random place and is looped if
-    short. The same arguments give the same bytes.
+    short. The same arguments give the same bytes. The manifest's `corpus` column comes from the
+    speech.csv of the corpus root above `speech_dir` (ROOT/speech/<split>), "" without one.
+
+    corpus_share: e.g. {"speechocean762": 0.7, "librispeech_train-clean-5": 0.3}: within every
+    SNR, a fixed number of mixtures (rounded share of n/len(snrs)) comes from each corpus, and
+    each corpus's utterances are used in a shuffled order without repeats until all were used.
+    None: utterances are drawn at random from the whole folder.
+    babble_share: the fraction of mixtures (per SNR, like corpus_share) whose noise is babble;
+    None: babble is one more noise name drawn uniformly with the files.
     """
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    utts = _speech_from_folder(Path(speech_dir))
+    utts = _speech_with_corpus(Path(speech_dir))
     noises = list_audio(noise_dir)
     if not utts:
         raise FileNotFoundError(f"{speech_dir}: no speech files")
     if not noises:
         raise FileNotFoundError(f"{noise_dir}: no noise files")
-    noise_audio = {p.stem: load_audio(p, check=False) for p in noises}
+    if babble_share is not None and (babble_dir is None or not 0.0 <= babble_share <= 1.0):
+        raise ValueError("babble share needs a babble folder and a value in [0, 1]")
+    per_snr = -(-n // len(snrs))
+    corpus_of_rank = _ranks_by_share(utts, corpus_share, per_snr) if corpus_share else None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    noise_paths = {p.stem: p for p in noises}
+    noise_audio: dict[str, np.ndarray] = {}  # decoded on first use: a few of 2000+ files
     babble_utts = None
     if babble_dir is not None:
         babble_utts = [load_audio(p, check=False) for p in list_audio(babble_dir)]
-        noise_audio["babble"] = None  # built per mixture
-    names = sorted(noise_audio)
+    babble_drawn = babble_dir is not None and babble_share is None  # one name among the files
+    names = sorted([*noise_paths, "babble"] if babble_drawn else noise_paths)
+    by_corpus = {c: [u for u in utts if u.corpus == c] for c in (corpus_share or {})}
+    order = {c: list(rng.permutation(len(us))) for c, us in by_corpus.items()}
+    used = dict.fromkeys(by_corpus, 0)
+    n_babble = round(babble_share * per_snr) if babble_share is not None else 0
     rows = []
     for i in tqdm(range(n), desc="make-testset", disable=not progress):
-        utt = utts[int(rng.integers(len(utts)))]
+        rank = i // len(snrs)  # position of this mixture among those of its SNR
+        if corpus_of_rank is None:
+            utt = utts[int(rng.integers(len(utts)))]
+        else:
+            c = corpus_of_rank[rank]
+            if used[c] == len(order[c]):  # every utterance used once: a new shuffled round
+                order[c] += list(rng.permutation(len(by_corpus[c])))
+            utt = by_corpus[c][order[c][used[c]]]
+            used[c] += 1
         clean = load_audio(utt.path)
-        name = names[int(rng.integers(len(names)))]
+        if babble_share is None:
+            name = names[int(rng.integers(len(names)))]
+        else:
+            # babble mixtures interleaved across ranks so both corpora get a share of them
+            is_babble = (rank * n_babble) // per_snr != ((rank + 1) * n_babble) // per_snr
+            name = "babble" if is_babble else names[int(rng.integers(len(names)))]
         snr = float(snrs[i % len(snrs)])
         if name == "babble":
             noise = babble_noise(rng, babble_utts, len(clean))
         else:
+            if name not in noise_audio:
+                noise_audio[name] = load_audio(noise_paths[name], check=False)
             src = noise_audio[name]
             noise = np.resize(np.roll(src, -int(rng.integers(len(src)))), len(clean))
         c, nz = torch.from_numpy(clean)[None], torch.from_numpy(noise)[None]
@@ -391,13 +582,55 @@ def make_testset(
         ident = f"{i:05d}"
         save_audio(out_dir / f"{ident}_noisy.flac", noisy * scale, overwrite=True)
         save_audio(out_dir / f"{ident}_clean.flac", clean * scale, overwrite=True)
-        rows.append([ident, f"{ident}_noisy.flac", f"{ident}_clean.flac", utt.speaker, name, snr])
+        rows.append(
+            [ident, f"{ident}_noisy.flac", f"{ident}_clean.flac", utt.speaker, name, snr]
+            + [utt.corpus]
+        )
     manifest = out_dir / "manifest.csv"
     with open(manifest, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["id", "noisy", "clean", "speaker", "noise", "snr_db"])
+        w.writerow(["id", "noisy", "clean", "speaker", "noise", "snr_db", "corpus"])
         w.writerows(rows)
     return manifest
+
+
+def _speech_with_corpus(speech_dir: Path) -> list[Utterance]:
+    """Utterances below speech_dir, with their corpus from ROOT/speech.csv when speech_dir is
+    ROOT/speech/<split> (or a folder inside it) and the manifest lists them."""
+    utts = _speech_from_folder(speech_dir)
+    for folder in speech_dir.resolve().parents:
+        root = folder.parent
+        if folder.name == "speech" and (root / "speech.csv").exists():
+            with open(root / "speech.csv", newline="") as f:
+                rows = csv.DictReader(f)
+                corpus = {(root / r["path"]).resolve(): r.get("corpus") or "" for r in rows}
+            return [Utterance(u.path, u.speaker, corpus.get(u.path.resolve(), "")) for u in utts]
+    return utts
+
+
+def _ranks_by_share(utts: list[Utterance], share: dict[str, float], per_snr: int) -> list[str]:
+    """The corpus of each rank 0..per_snr-1 within an SNR: round(share * per_snr) ranks each
+    (the largest share takes the rounding remainder), interleaved so that truncating n keeps
+    the proportions."""
+    present = {u.corpus for u in utts}
+    missing = [c for c in share if c not in present]
+    if missing or any(v <= 0 for v in share.values()):
+        raise ValueError(
+            f"corpus share: unknown corpus or share <= 0 ({', '.join(missing) or 'share <= 0'});"
+            f" corpora here: {', '.join(sorted(present)) or 'none (no speech.csv)'}"
+        )
+    total = sum(share.values())
+    counts = {c: round(v / total * per_snr) for c, v in share.items()}
+    largest = max(share, key=lambda c: share[c])
+    counts[largest] += per_snr - sum(counts.values())
+    # interleave: rank r goes to the corpus whose quota is least filled so far
+    filled = dict.fromkeys(counts, 0)
+    ranks = []
+    for _ in range(per_snr):
+        c = min(counts, key=lambda k: (filled[k] / counts[k] if counts[k] else 2.0, k))
+        filled[c] += 1
+        ranks.append(c)
+    return ranks
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,17 @@ def _snr_key(v: float) -> str:
     return f"{v:g}"
 
 
+def _summarise_by_snr(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """_summarise of all rows, plus "by_snr": {"-5": ..., "0": ...} when rows carry an SNR."""
+    summary = _summarise(rows)
+    snrs = sorted({r["snr_db"] for r in rows if r["snr_db"] is not None})
+    if snrs:
+        summary["by_snr"] = {
+            _snr_key(s): _summarise([r for r in rows if r["snr_db"] == s]) for s in snrs
+        }
+    return summary
+
+
 def evaluate(
     model: nn.Module | None,
     pairs: list[Pair],
@@ -92,6 +103,7 @@ def evaluate(
                     "id": ident,
                     "snr_db": p.snr_db,
                     "noise": p.extra.get("noise", ""),
+                    "corpus": p.extra.get("corpus", ""),
                     "noisy": nv,
                     "enhanced": ev,
                     "errors": errors,
@@ -100,11 +112,12 @@ def evaluate(
     finally:
         if ex:
             ex.shutdown()
-    summary = _summarise(rows)
-    snrs = sorted({r["snr_db"] for r in rows if r["snr_db"] is not None})
-    if snrs:
-        summary["by_snr"] = {
-            _snr_key(s): _summarise([r for r in rows if r["snr_db"] == s]) for s in snrs
+    summary = _summarise_by_snr(rows)
+    corpora = sorted({r["corpus"] for r in rows if r["corpus"]})
+    if corpora:
+        # each corpus: its own overall numbers and its own "by_snr", same layout as the top level
+        summary["by_corpus"] = {
+            c: _summarise_by_snr([r for r in rows if r["corpus"] == c]) for c in corpora
         }
     summary["missing"] = [
         {"id": r["id"], "metric": k, "reason": v} for r in rows for k, v in r["errors"].items()
@@ -139,6 +152,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     for key, s in summary.get("by_snr", {}).items():
         lines.append(line(f"{key} dB", s))
     lines.append(line("all", summary))
+    for corpus, s in summary.get("by_corpus", {}).items():
+        lines.append(line(corpus[:8], s))
     if summary["failed"]:
         lines.append(f"failed files: {len(summary['failed'])} (see JSON 'failed')")
     if summary["missing"]:

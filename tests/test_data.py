@@ -1,6 +1,7 @@
 import csv
 
 import numpy as np
+import pytest
 import torch
 
 from secomp.audio import REFERENCE_DBFS, load_audio
@@ -101,7 +102,7 @@ def test_make_testset_is_reproducible(demo_data, tmp_path):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
     rows = list(csv.DictReader(open(m1)))
     assert [float(r["snr_db"]) for r in rows] == [-5, 0, 5, -5, 0, 5]
-    assert set(rows[0]) == {"id", "noisy", "clean", "speaker", "noise", "snr_db"}
+    assert set(rows[0]) == {"id", "noisy", "clean", "speaker", "noise", "snr_db", "corpus"}
     for r in rows:
         noisy = load_audio(m1.parent / r["noisy"])
         clean = load_audio(m1.parent / r["clean"])
@@ -122,3 +123,70 @@ def test_make_testset_with_babble(demo_data, tmp_path):
         progress=False,
     )
     assert "babble" in {r["noise"] for r in csv.DictReader(open(m))}
+
+
+def _synthetic_rirs(path, k: int = 4, length: int = 4000, direct: int = 40):
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(length - direct, dtype=torch.float32)
+    tail = torch.randn(k, length - direct, generator=g) * torch.exp(-t / 800.0) * 0.3
+    rir = torch.zeros(k, length)
+    rir[:, direct:] = tail
+    rir[:, direct] = 1.0
+    save_file({"rir": rir.half()}, str(path), {"direct": str(direct)})
+    return rir
+
+
+def test_reverberant_mixtures_have_early_reverberant_targets(demo_data, tmp_path):
+    from secomp.data import fft_convolve, load_rirs
+
+    _synthetic_rirs(tmp_path / "rirs.safetensors")
+    rirs = load_rirs(tmp_path / "rirs.safetensors")
+    speech, noise = _banks(demo_data)
+    base = dict(segment_s=1.0, snr_db=(60.0, 60.0), p_real_noise=1, p_babble=0, p_colored=0)
+    dry = enhancement_batch(speech, noise, MixConfig(**base), 6, seed=3, rank=0, step=0)
+    wet = enhancement_batch(
+        speech, noise, MixConfig(**base, p_reverb=1.0), 6, seed=3, rank=0, step=0, rirs=rirs
+    )
+    # same speech drawn; reverberant input differs from the target, which is the early part
+    assert not torch.allclose(wet[0], wet[1], atol=1e-3)
+    assert not torch.allclose(wet[1], dry[1], atol=1e-3)
+    # at 60 dB SNR the input is the reverberant speech; the target is its first 50 ms of response
+    x = dry[1] / dry[1].pow(2).mean(1, keepdim=True).sqrt()
+    matched = 0
+    for b in range(6):
+        for r in range(rirs.full.shape[0]):
+            full = fft_convolve(x[b : b + 1], rirs.full[r : r + 1])[0]
+            if torch.corrcoef(torch.stack([wet[0][b], full]))[0, 1] > 0.9999:
+                early = fft_convolve(x[b : b + 1], rirs.early(50.0)[r : r + 1])[0]
+                assert torch.corrcoef(torch.stack([wet[1][b], early]))[0, 1] > 0.9999
+                matched += 1
+                break
+    assert matched == 6  # every row: input = full response, target = its first 50 ms
+    with pytest.raises(ValueError, match="RIR bank"):
+        enhancement_batch(speech, noise, MixConfig(**base, p_reverb=1.0), 2, 0, 0, 0)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a file")
+    with pytest.raises(ValueError, match="bad.safetensors"):
+        load_rirs(tmp_path / "bad.safetensors")
+
+
+def test_near_clean_share_draws_high_snrs(demo_data):
+    speech, noise = _banks(demo_data)
+    cfg = MixConfig(
+        segment_s=1.0, snr_db=(0.0, 0.0), p_near_clean=0.5, near_clean_snr_db=(40.0, 40.0),
+        p_real_noise=1, p_babble=0, p_colored=0,
+    )
+    noisy, clean = enhancement_batch(speech, noise, cfg, 32, seed=1, rank=0, step=0)
+    snr = 10 * torch.log10(clean.pow(2).mean(1) / (noisy - clean).pow(2).mean(1))
+    high, low = int((snr > 39).sum()), int((snr.abs() < 0.1).sum())
+    assert high + low == 32 and 8 <= high <= 24
+
+
+def test_bank_cache_gives_the_same_bank(demo_data, tmp_path):
+    corpus = load_corpus(demo_data)
+    a = speech_bank(corpus, "train", jobs=1, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("bank-*.safetensors"))) == 1
+    b = speech_bank(corpus, "train", jobs=1, cache_dir=tmp_path)
+    assert torch.equal(a.audio, b.audio) and a.names == b.names
+    assert torch.equal(a.labels, b.labels) and torch.equal(a.offsets, b.offsets)

@@ -14,6 +14,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from .files import atomic_write
+
 SAMPLE_RATE = 16000
 MIN_DURATION_S = 0.25
 SILENCE_PEAK = 1e-5  # below -100 dBFS peak: nothing to enhance
@@ -98,17 +100,15 @@ def save_audio(path: str | Path, x: np.ndarray, overwrite: bool = False) -> Path
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: exists; refusing to overwrite (use --overwrite)")
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".opus": "OGG"}.get(
         path.suffix.lower(), "FLAC"
     )
     subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "OPUS"}[fmt]
     if path.suffix.lower() == ".ogg":
         subtype = "VORBIS"
-    tmp = path.with_name(path.name + ".part")
     y = np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
-    sf.write(str(tmp), y, SAMPLE_RATE, format=fmt, subtype=subtype)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        sf.write(str(tmp), y, SAMPLE_RATE, format=fmt, subtype=subtype)
     return path
 
 

@@ -3,28 +3,24 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .files import atomic_write
+
 
 class CheckpointError(ValueError):
-    pass
+    """A checkpoint that cannot be read; the message names the file and the reason."""
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write to a temporary file, flush to disk, then rename over `path`: a run killed at any
     moment leaves either the previous checkpoint or the new one, never a torn file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 

@@ -16,7 +16,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
-from .models import build_from_config, model_config
+from .files import atomic_write
+from .models import MODELS, build_from_config, model_config
 
 ASSETS = Path(__file__).parent / "assets"
 BUNDLED = {"demo": ASSETS / "demo.safetensors"}
@@ -29,12 +30,10 @@ class ModelFileError(ValueError):
 def save_model(model: nn.Module, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write weights + config atomically (temporary file, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"secomp": json.dumps({**model_config(model), **(extra or {})})}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".part")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
     return path
 
 
@@ -47,7 +46,35 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(f"{path}: not a readable safetensors model ({e})") from None
     if "secomp" not in meta:
         raise ModelFileError(f"{path}: no secomp config in the file's metadata")
-    return json.loads(meta["secomp"])
+    try:
+        cfg = json.loads(meta["secomp"])
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{path}: unreadable secomp config in the metadata ({e})") from None
+    if not isinstance(cfg, dict):
+        raise ModelFileError(f"{path}: the secomp config in the metadata is not a mapping")
+    return cfg
+
+
+def check_hparams(arch: Any, hparams: Any, source: str = "model config") -> None:
+    """Raise ValueError naming the key and the allowed ones if `hparams` has a key the model
+    `arch` does not take (so a typo fails on one line, not as a TypeError deep in a build)."""
+    import inspect
+
+    if arch not in MODELS:
+        known = ", ".join(sorted(MODELS))
+        raise ValueError(f"{source}: unknown model '{arch}'; registered: {known}")
+    if not isinstance(hparams, dict):
+        raise ValueError(f"{source}: hparams must be a mapping, not {type(hparams).__name__}")
+    params = inspect.signature(MODELS[arch]).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(hparams) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown hyper-parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)} for model '{arch}'; allowed: {', '.join(allowed)}"
+        )
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -72,7 +99,13 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     cfg = read_config(path)
     if cfg.get("arch") is None:
         raise ModelFileError(f"{path}: holds an unregistered model ({cfg.get('class')})")
-    model = build_from_config(cfg)
+    try:
+        check_hparams(cfg.get("arch"), cfg.get("hparams", {}), str(path))
+        model = build_from_config(cfg)
+    except ValueError as e:
+        raise ModelFileError(str(e)) from None
+    except (TypeError, KeyError) as e:
+        raise ModelFileError(f"{path}: cannot build the model from its config ({e})") from None
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:

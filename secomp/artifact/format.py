@@ -31,8 +31,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
-from ..models import build_from_config, model_config
+from ..files import write_bytes
+from ..modelio import check_hparams
+from ..models import build_from_config, build_model, model_config
 from .bits import (
     entropy_bits,
     pack_bits,
@@ -45,7 +48,13 @@ from .bits import (
 MAGIC = b"SECOMP\r\n"
 FORMAT_VERSION = 1
 MAX_ELEMENTS = 1 << 31  # refuse tensors larger than this (a corrupt header must not allocate)
+MAX_DIMS = 8
 MAX_CODEBOOK = 256
+MAX_RANGE_BITS = 16  # a range-coder table has 2**bits counts; the writer uses at most 12 bits
+# A file decodes to at most this many times its size in tensor bytes, and never more than the
+# absolute cap: a forged 343-byte header cannot make the reader allocate gigabytes.
+MAX_DECODE_RATIO = 256
+MAX_DECODED_BYTES = 4 << 30
 DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "uint8": np.uint8}
 
 
@@ -92,27 +101,58 @@ def encode_ints(symbols: np.ndarray, bits: int, entropy: bool = True) -> tuple[d
     return best
 
 
-def decode_ints(desc: dict, data: bytes) -> np.ndarray:
-    bits, count = int(desc["bits"]), int(desc["count"])
-    if not 1 <= bits <= 32 or count < 0 or count > MAX_ELEMENTS:
-        raise ArtifactError(f"bad integer stream descriptor {desc}")
-    if desc["coder"] == "packed":
+def _int(desc: Any, key: str, lo: int, hi: int) -> int:
+    """desc[key] as an int in [lo, hi]; anything else (missing, a float, a bool, a string, out
+    of range) is an ArtifactError."""
+    if not isinstance(desc, dict) or key not in desc:
+        raise ArtifactError(f"missing '{key}'")
+    v = desc[key]
+    if type(v) is not int or not lo <= v <= hi:
+        raise ArtifactError(f"bad '{key}' {str(v)[:40]} (expected an integer in [{lo}, {hi}])")
+    return v
+
+
+def decode_ints(desc: dict, data: bytes, max_count: int = MAX_ELEMENTS) -> np.ndarray:
+    """Decode one integer stream. `max_count` is the most symbols its tensor can hold: the
+    count is checked against it (and a packed stream's length against the count) before any
+    array is made, so the output is never larger than the declared shapes allow."""
+    bits = _int(desc, "bits", 1, 32)
+    count = _int(desc, "count", 0, min(max_count, MAX_ELEMENTS))
+    coder = desc.get("coder")
+    if coder == "packed":
+        if len(data) != (count * bits + 7) // 8:
+            raise ArtifactError("packed stream has the wrong byte count")
         return unpack_bits(data, bits, count)
-    if desc["coder"] == "range":
+    if coder == "range":
         cons = _range_coder()
         if cons is None:
             raise ArtifactError("this file is range-coded; install 'constriction' to read it")
-        tb = int(desc["table_bytes"])
-        if tb != 4 * (1 << bits) or tb > len(data) or (len(data) - tb) % 4:
+        if bits > MAX_RANGE_BITS:
+            raise ArtifactError(f"range-coded stream of {bits} bits (at most {MAX_RANGE_BITS})")
+        tb = _int(desc, "table_bytes", 0, len(data))
+        if tb != 4 * (1 << bits) or (len(data) - tb) % 4:
             raise ArtifactError("bad range-coder table")
         counts = np.frombuffer(data[:tb], "<u4").astype(np.float64)
         if counts.sum() != count:
             raise ArtifactError("range-coder table does not match the symbol count")
+        if count == 0:
+            return np.zeros(0, np.uint32)
+        # A range coder reads at most 32 bits per symbol of a table with 2**bits entries
+        # and non-zero counts <= count; far fewer words than symbols need is fine, far more
+        # words is not a stream this writer made.
+        if len(data) - tb > 4 * (count + 2):
+            raise ArtifactError("range-coded stream longer than its symbols can need")
         model = cons.stream.model.Categorical(counts / counts.sum(), perfect=False)
         words = np.frombuffer(data[tb:], "<u4").astype(np.uint32)
-        out = cons.stream.queue.RangeDecoder(words).decode(model, count)
+        try:
+            out = cons.stream.queue.RangeDecoder(words).decode(model, count)
+        except Exception as e:  # the Rust decoder reports a bad stream as an assertion
+            raise ArtifactError(f"corrupt range-coded stream ({type(e).__name__})") from None
+        out = np.asarray(out)
+        if out.shape != (count,):
+            raise ArtifactError("range-coded stream decoded to the wrong length")
         return out.astype(np.uint32)
-    raise ArtifactError(f"unknown coder '{desc['coder']}'")
+    raise ArtifactError(f"unknown coder '{str(coder)[:40]}'")
 
 
 # ----------------------------------------------------------------------------- one tensor
@@ -169,58 +209,91 @@ def encode_tensor(t: torch.Tensor, entropy: bool = True) -> tuple[dict, list[byt
 
 
 def _decode_positions(desc: dict, data: bytes, numel: int, nnz: int) -> np.ndarray:
-    if desc["kind"] == "bitmap":
-        if int(desc["count"]) != numel:
+    if not isinstance(desc, dict):
+        raise ArtifactError("bad position descriptor")
+    kind = desc.get("kind")
+    if kind == "bitmap":
+        if _int(desc, "count", 0, MAX_ELEMENTS) != numel or _int(desc, "bits", 1, 32) != 1:
             raise ArtifactError("bitmap size does not match the tensor")
-        pos = np.flatnonzero(decode_ints(desc, data))
-    elif desc["kind"] == "relative":
-        pos = positions_from_relative(decode_ints(desc, data), int(desc["bits"]))
+        pos = np.flatnonzero(decode_ints(desc, data, numel))
+    elif kind == "relative":
+        bits = _int(desc, "bits", 1, 32)
+        # entries: one per non-zero plus at most numel / (2**bits - 1) fillers
+        most = nnz + numel // max((1 << bits) - 1, 1) + 1
+        pos = positions_from_relative(decode_ints(desc, data, most), bits)
     else:
-        raise ArtifactError(f"unknown position encoding '{desc['kind']}'")
+        raise ArtifactError(f"unknown position encoding '{str(kind)[:40]}'")
     if pos.size != nnz or (pos.size and (pos[-1] >= numel or pos[0] < 0)):
         raise ArtifactError("positions do not match the tensor")
     return pos
 
 
+ENCODINGS = {"dense": (1,), "sparse": (2,), "codebook": (2, 3)}  # encoding -> stream counts
+
+
+def _check_descriptor(desc: Any) -> tuple[list[int], int, np.dtype]:
+    """Shape, element count and dtype of a tensor-table entry, checked for types and ranges
+    before anything is allocated from it."""
+    if not isinstance(desc, dict):
+        raise ArtifactError("tensor table entry is not a mapping")
+    shape = desc.get("shape")
+    if not isinstance(shape, list) or len(shape) > MAX_DIMS:
+        raise ArtifactError(f"bad shape {str(shape)[:40]}")
+    if any(type(s) is not int or not 0 <= s <= MAX_ELEMENTS for s in shape):
+        raise ArtifactError(f"bad shape {str(shape)[:40]}")
+    numel = 1
+    for s in shape:
+        numel *= s  # Python ints: no overflow
+    if numel > MAX_ELEMENTS:
+        raise ArtifactError(f"tensor of {numel} elements (at most {MAX_ELEMENTS})")
+    if desc.get("dtype") not in DTYPES:
+        raise ArtifactError(f"unsupported dtype {str(desc.get('dtype'))[:40]}")
+    enc = desc.get("enc")
+    if enc not in ENCODINGS:
+        raise ArtifactError(f"unknown encoding '{str(enc)[:40]}'")
+    if enc != "dense" and desc["dtype"] != "float32":
+        raise ArtifactError(f"{enc} encoding of a {desc['dtype']} tensor")
+    if enc == "codebook" and len(desc.get("streams", ())) != 2 + ("positions" in desc):
+        raise ArtifactError("codebook tensor with the wrong number of streams")
+    return shape, numel, np.dtype(DTYPES[desc["dtype"]]).newbyteorder("<")
+
+
 def decode_tensor(desc: dict, streams: list[bytes]) -> torch.Tensor:
-    shape = [int(s) for s in desc["shape"]]
-    if any(s < 0 for s in shape):
-        raise ArtifactError("negative dimension")
-    numel = int(np.prod(shape, dtype=np.int64))
-    if numel > MAX_ELEMENTS or desc.get("dtype") not in DTYPES:
-        raise ArtifactError(f"bad tensor descriptor {desc.get('shape')} {desc.get('dtype')}")
-    dtype = np.dtype(DTYPES[desc["dtype"]]).newbyteorder("<")
+    """One tensor from its table entry and its streams; every size is checked against the
+    declared shape before the output is allocated."""
+    shape, numel, dtype = _check_descriptor(desc)
     enc = desc["enc"]
+    if len(streams) not in ENCODINGS[enc]:
+        raise ArtifactError(f"{enc} tensor with {len(streams)} streams")
     if enc == "dense":
         if len(streams[0]) != numel * dtype.itemsize:
             raise ArtifactError("dense tensor has the wrong byte count")
         out = np.frombuffer(streams[0], dtype).astype(dtype.newbyteorder("="))
         return torch.from_numpy(out.reshape(shape).copy())
-    nnz = int(desc["nnz"])
-    if not 0 <= nnz <= numel:
-        raise ArtifactError("bad non-zero count")
-    flat = np.zeros(numel, np.float32)
+    nnz = _int(desc, "nnz", 0, numel)
     if enc == "sparse":
-        pos = _decode_positions(desc["positions"], streams[0], numel, nnz)
         if len(streams[1]) != 4 * nnz:
             raise ArtifactError("sparse values have the wrong byte count")
+        pos = _decode_positions(desc.get("positions"), streams[0], numel, nnz)
+        flat = np.zeros(numel, np.float32)
         flat[pos] = np.frombuffer(streams[1], "<f4")
-    elif enc == "codebook":
-        k = int(desc["k"])
-        if not 0 < k <= MAX_CODEBOOK or len(streams[0]) != 4 * k:
+    else:
+        k = _int(desc, "k", 1, MAX_CODEBOOK)
+        if len(streams[0]) != 4 * k:
             raise ArtifactError("bad codebook")
+        if "positions" not in desc and nnz != numel:
+            raise ArtifactError("dense codebook tensor with missing entries")
+        if not isinstance(desc.get("indices"), dict):
+            raise ArtifactError("bad index descriptor")
         book = np.frombuffer(streams[0], "<f4")
-        idx = decode_ints(desc["indices"], streams[1])
+        idx = decode_ints(desc["indices"], streams[1], nnz)
         if idx.size != nnz or (idx.size and int(idx.max()) >= k):
             raise ArtifactError("cluster indices out of range")
+        flat = np.zeros(numel, np.float32)
         if "positions" in desc:
             flat[_decode_positions(desc["positions"], streams[2], numel, nnz)] = book[idx]
         else:
-            if nnz != numel:
-                raise ArtifactError("dense codebook tensor with missing entries")
             flat[:] = book[idx]
-    else:
-        raise ArtifactError(f"unknown encoding '{enc}'")
     return torch.from_numpy(flat.reshape(shape))
 
 
@@ -252,17 +325,22 @@ def encode_model(model: nn.Module, tensors=None, entropy: bool = True) -> bytes:
 
 def save_artifact(model: nn.Module, path: str | Path, tensors=None, entropy: bool = True) -> int:
     """Write atomically; returns the file size in bytes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = encode_model(model, tensors, entropy)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_bytes(path, data)
     return len(data)
 
 
-def read_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, dict[str, torch.Tensor]]:
-    """(header, state dict) from the bytes of a .secomp file."""
+def decoded_limit(file_bytes: int) -> int:
+    """The most bytes of tensors (declared shapes x element size) a file of this size may
+    decode to: MAX_DECODE_RATIO x its size, at most MAX_DECODED_BYTES. The committed models
+    decode to 15-29x their size."""
+    return min(MAX_DECODE_RATIO * file_bytes, MAX_DECODED_BYTES)
+
+
+def parse_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, bytes]:
+    """(header, payload) of a .secomp file, after the checksum, the header's structure and every
+    tensor-table entry are checked and the declared shapes' total is bounded by
+    `decoded_limit(len(data))`; nothing is decoded yet."""
     if len(data) < len(MAGIC) + 4 + 32 or data[: len(MAGIC)] != MAGIC:
         raise ArtifactError(f"{name}: not a .secomp file (bad magic or too short)")
     body, digest = data[:-32], data[-32:]
@@ -274,47 +352,211 @@ def read_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, dict[str, t
         raise ArtifactError(f"{name}: header length beyond end of file")
     try:
         header = json.loads(body[start : start + hlen])
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ArtifactError(f"{name}: unreadable header ({e})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ArtifactError(f"{name}: unreadable header ({type(e).__name__})") from None
+    if not isinstance(header, dict):
+        raise ArtifactError(f"{name}: header is not a mapping")
     if header.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
-            f"{name}: format version {header.get('format_version')} is not supported "
+            f"{name}: format version {str(header.get('format_version'))[:20]} is not supported "
             f"(this secomp reads version {FORMAT_VERSION})"
         )
     payload = body[start + hlen :]
+    table = header.get("tensors")
+    if not isinstance(table, list) or not isinstance(header.get("config"), dict):
+        raise ArtifactError(f"{name}: header lacks a config or a tensor table")
+    total, names = 0, set()
+    for i, desc in enumerate(table):
+        try:
+            _, numel, dtype = _check_descriptor(desc)
+            tname = desc.get("name")
+            if not isinstance(tname, str) or tname in names:
+                raise ArtifactError(f"missing or repeated name {str(tname)[:60]}")
+            names.add(tname)
+            streams = desc.get("streams")
+            if not isinstance(streams, list) or len(streams) not in ENCODINGS[desc["enc"]]:
+                raise ArtifactError("bad stream list")
+            for item in streams:
+                if not isinstance(item, list) or len(item) != 2:
+                    raise ArtifactError("bad stream entry")
+                off = _int({"offset": item[0]}, "offset", 0, len(payload))
+                _int({"length": item[1]}, "length", 0, len(payload) - off)
+        except ArtifactError as e:
+            raise ArtifactError(f"{name}: tensor {i}: {e}") from None
+        total += numel * dtype.itemsize
+    if total > decoded_limit(len(data)):
+        raise ArtifactError(
+            f"{name}: declares {total:,} bytes of tensors, more than this format allows for a "
+            f"{len(data):,}-byte file ({decoded_limit(len(data)):,})"
+        )
+    return header, payload
+
+
+def decode_state(header: dict, payload: bytes, name: str = "<bytes>") -> dict[str, torch.Tensor]:
+    """The state dict of a header and payload that `parse_artifact` checked."""
     state = {}
-    try:
-        for desc in header["tensors"]:
-            streams = []
-            for off, n in desc["streams"]:
-                if off < 0 or n < 0 or off + n > len(payload):
-                    raise ArtifactError(f"{name}: stream of {desc['name']} outside the payload")
-                streams.append(payload[off : off + n])
+    for desc in header["tensors"]:
+        streams = [payload[off : off + n] for off, n in desc["streams"]]
+        try:
             state[desc["name"]] = decode_tensor(desc, streams)
-    except (KeyError, TypeError, ValueError, IndexError) as e:
-        if isinstance(e, ArtifactError):
-            raise ArtifactError(f"{name}: {e}") from None
-        raise ArtifactError(f"{name}: malformed tensor table ({type(e).__name__}: {e})") from None
-    return header, state
+        except ArtifactError as e:
+            raise ArtifactError(f"{name}: {desc['name'][:80]}: {e}") from None
+        except Exception as e:  # a decoder's own complaint about forged bytes
+            raise ArtifactError(
+                f"{name}: {desc['name'][:80]}: undecodable ({type(e).__name__})"
+            ) from None
+    return state
+
+
+def read_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, dict[str, torch.Tensor]]:
+    """(header, state dict) from the bytes of a .secomp file."""
+    header, payload = parse_artifact(data, name)
+    return header, decode_state(header, payload, name)
+
+
+class _CallBudget(TorchFunctionMode):
+    """Counts torch calls (every parameter and buffer a model builds is one or more) and stops
+    the build past `limit`: a forged config cannot make the loader build millions of layers."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.calls, self.limit = 0, limit
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += 1
+        if self.calls > self.limit:
+            raise ArtifactError("the config builds far more layers than the file holds")
+        return func(*args, **(kwargs or {}))
+
+
+MAX_CONV_SPAN = 4096  # kernel, stride, padding, dilation: above this a forged size, not a model
+
+
+def _meta_build(cfg: dict, n_tensors: int, slim: bool = True) -> nn.Module:
+    """The model of `cfg` with meta tensors (no memory), within a budget of torch calls."""
+    arch, hparams = cfg.get("arch"), cfg.get("hparams", {})
+    check_hparams(arch, hparams, "model config")
+    with torch.device("meta"), _CallBudget(64 * n_tensors + 256):
+        if slim:
+            return build_from_config(cfg)
+        return build_model(arch, **hparams)
+
+
+def _check_slim_spec(spec: Any, plain: nn.Module) -> None:
+    """Each slim entry must replace a layer of the un-slimmed model with exactly that layer's
+    sizes (indices distinct, in range, of the widths it reads), so a forged spec fails here and
+    not when the model runs."""
+    from ..models.slim_conv import CONV_TYPES, conv_args
+
+    if not isinstance(spec, dict):
+        raise ArtifactError("slim spec is not a mapping")
+    modules = dict(plain.named_modules())
+
+    def index(v: Any, width: int, what: str, n: int | None = None) -> None:
+        ok = isinstance(v, list) and all(type(i) is int and 0 <= i < width for i in v)
+        if not ok or len(set(v)) != len(v) or not v or (n is not None and len(v) != n):
+            raise ArtifactError(f"slim spec: {what} is not a list of distinct channels")
+
+    for lname, args in spec.items():
+        orig = modules.get(lname)
+        if orig is None or not isinstance(args, dict):
+            raise ArtifactError(f"slim spec names {str(lname)[:60]}, not a layer of the model")
+        if args.get("kind") == "conv":
+            if type(orig).__name__ != args.get("type") or args.get("type") not in CONV_TYPES:
+                raise ArtifactError(f"slim spec: {lname} is a {type(orig).__name__}")
+            if orig.groups != 1 or args.get("in_width") != orig.in_channels:
+                raise ArtifactError(f"slim spec: {lname} input width differs from the model")
+            if args.get("args") != conv_args(orig):
+                raise ArtifactError(f"slim spec: {lname} sizes differ from the model's")
+            index(args.get("in_index"), orig.in_channels, f"{lname} in_index")
+            if args.get("out_index") is not None:
+                index(args["out_index"], orig.out_channels, f"{lname} out_index")
+            continue
+        mode = {nn.LSTM: "lstm", nn.GRU: "gru"}.get(type(orig))
+        if mode is None or args.get("mode") != mode:
+            raise ArtifactError(f"slim spec: {lname} is a {type(orig).__name__}")
+        hidden = args.get("hidden")
+        if not (isinstance(hidden, list) and len(hidden) == orig.num_layers):
+            raise ArtifactError(f"slim spec: {lname} needs one width per layer")
+        if not all(type(h) is int and 1 <= h <= orig.hidden_size for h in hidden):
+            raise ArtifactError(f"slim spec: {lname} widths exceed the model's")
+        if args.get("in_width") != orig.input_size or args.get("out_width") != orig.hidden_size:
+            raise ArtifactError(f"slim spec: {lname} input/output widths differ from the model")
+        in_index = args.get("in_index")
+        if not isinstance(in_index, list) or len(in_index) != len(hidden):
+            raise ArtifactError(f"slim spec: {lname} needs one in_index per layer")
+        for k, (idx, width) in enumerate(zip(in_index, [orig.input_size, *hidden[:-1]])):
+            index(idx, width, f"{lname} in_index[{k}]")
+        index(args.get("out_index"), orig.hidden_size, f"{lname} out_index", hidden[-1])
+
+
+def check_model_against_table(model: nn.Module, header: dict, file_bytes: int) -> None:
+    """The (meta or real) model's state dict must be the file's tensor table exactly: same
+    names, shapes and dtypes; its parameters and buffers together within `decoded_limit`."""
+    table = {d["name"]: d for d in header["tensors"]}
+    state = model.state_dict()
+    missing, extra = sorted(set(state) - set(table)), sorted(set(table) - set(state))
+    if missing or extra:
+        what = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        n = len(missing) + len(extra)
+        raise ArtifactError(f"tensors do not match the model config ({what}; {n} names differ)")
+    for k, v in state.items():
+        d = table[k]
+        if list(v.shape) != d["shape"] or str(v.dtype).removeprefix("torch.") != d["dtype"]:
+            raise ArtifactError(
+                f"{k}: the file holds {d['dtype']} {d['shape']}, the config builds "
+                f"{str(v.dtype).removeprefix('torch.')} {list(v.shape)}"
+            )
+    tensors = [*model.parameters(), *model.buffers()]
+    total = sum(t.numel() * t.element_size() for t in tensors)
+    if total > decoded_limit(file_bytes):
+        raise ArtifactError(f"the config builds {total:,} bytes of tensors, too many for the file")
+    for mname, m in model.named_modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            sizes = (*m.kernel_size, *m.stride, *m.dilation, *m.output_padding)
+            sizes += tuple(m.padding) if isinstance(m.padding, tuple) else ()
+            if max(sizes) > MAX_CONV_SPAN:
+                raise ArtifactError(f"{mname}: convolution sizes {sizes} are not plausible")
 
 
 def load_artifact(path: str | Path, model: nn.Module | None = None) -> nn.Module:
     """Rebuild the model from the file's config, or load into `model` (for an unregistered
-    model class, which the file cannot rebuild by name)."""
+    model class, which the file cannot rebuild by name). The config is checked against the
+    tensor table on a memory-free (meta) build before any tensor is decoded or built."""
     path = Path(path)
-    header, state = read_artifact(path.read_bytes(), str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read ({e.strerror or e})") from None
+    header, payload = parse_artifact(data, str(path))
     cfg = header["config"]
     if model is None and cfg.get("arch") is None:
         raise ArtifactError(
-            f"{path}: holds an unregistered model ({cfg.get('class')}); register it with "
-            "@secomp.models.register or pass model= to load_artifact"
+            f"{path}: holds an unregistered model ({str(cfg.get('class'))[:80]}); register it "
+            "with @secomp.models.register or pass model= to load_artifact"
         )
+    try:
+        if model is None:
+            if cfg.get("slim") is not None:
+                _check_slim_spec(cfg["slim"], _meta_build(cfg, len(header["tensors"]), False))
+            check_model_against_table(
+                _meta_build(cfg, len(header["tensors"])), header, len(data)
+            )
+        else:
+            check_model_against_table(model, header, len(data))
+    except ArtifactError as e:
+        raise ArtifactError(f"{path}: {e}") from None
+    except Exception as e:  # a model class refusing forged hyper-parameters
+        msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise ArtifactError(f"{path}: config does not build a model ({msg})") from None
+    state = decode_state(header, payload, str(path))
     try:
         if model is None:
             model = build_from_config(cfg)
         model.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError) as e:
-        raise ArtifactError(f"{path}: tensors do not match the model config ({e})") from None
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        msg = str(e).splitlines()[0][:200]
+        raise ArtifactError(f"{path}: tensors do not match the model config ({msg})") from None
     return model.eval()
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..stft import N_BINS
 from .base import MagnitudeModel
+from .causal import State, cached_conv, cached_deconv, rnn_step
 from .registry import register
 
 
@@ -78,3 +79,26 @@ class CRN(MagnitudeModel):
             x = norm(deconv(torch.cat([x, skips[last - k]], 1))[:, :, :-1])
             x = F.softplus(x) if k == last else F.elu(x)
         return x.squeeze(1)
+
+    def stream_step(self, mag: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """Frames [B, T, 161] (any T >= 1) and the state after the frames before them (None:
+        the first frames) -> (estimate [B, T, 161], new state), what `core` gives on the whole
+        input. State: `encoder.k` / `decoder.k` the previous input frame of each convolution
+        [B, C_in, 1, F_in], `lstm.h`, `lstm.c` [layers, B, hidden] (models/causal.py)."""
+        new: State = {}
+        x = mag.unsqueeze(1)
+        skips = []
+        for k, (conv, norm) in enumerate(zip(self.encoder, self.enc_norm)):
+            x = F.elu(norm(cached_conv(conv, x, f"encoder.{k}", state, new)))
+            skips.append(x)
+        b, c, t, f = x.shape
+        h = rnn_step(self.lstm, x.permute(0, 2, 1, 3).reshape(b, t, c * f), "lstm.", state, new)
+        if self.proj is not None:
+            h = self.proj(h)
+        x = h.reshape(b, t, c, f).permute(0, 2, 1, 3)
+        last = len(self.decoder) - 1
+        for k, (deconv, norm) in enumerate(zip(self.decoder, self.dec_norm)):
+            x = torch.cat([x, skips[last - k]], 1)
+            x = norm(cached_deconv(deconv, x, f"decoder.{k}", state, new))
+            x = F.softplus(x) if k == last else F.elu(x)
+        return x.squeeze(1), new

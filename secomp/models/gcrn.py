@@ -17,6 +17,7 @@ from torch import nn
 
 from ..stft import N_BINS
 from .base import ComplexModel
+from .causal import State, rnn_step
 from .crn import conv_freqs, output_padding
 from .registry import register
 
@@ -66,6 +67,18 @@ class GroupedLSTM(nn.Module):
         for group_lstms, norm in zip(self.lstms, self.norms):
             parts = x.chunk(self.groups, -1)
             x = norm(torch.cat([lstm(p)[0] for lstm, p in zip(group_lstms, parts)], -1))
+        return x
+
+    def step(self, x: torch.Tensor, prefix: str, state: State | None, new: State) -> torch.Tensor:
+        """`forward` on x [B, T, features] from the recurrent state `state` (None: zeros); the
+        state after the last frame goes to `new`, named `{prefix}{layer}.{group}.h`/`.c`."""
+        for k, (group_lstms, norm) in enumerate(zip(self.lstms, self.norms)):
+            parts = x.chunk(self.groups, -1)
+            outs = [
+                rnn_step(lstm, p, f"{prefix}{k}.{g}.", state, new)
+                for g, (lstm, p) in enumerate(zip(group_lstms, parts))
+            ]
+            x = norm(torch.cat(outs, -1))
         return x
 
 
@@ -118,3 +131,27 @@ class GCRN(ComplexModel):
                 y = block(torch.cat([y, skips[len(blocks) - 1 - k]], 1))
             outs.append(lin(y.squeeze(1)))
         return torch.stack(outs, 1)
+
+    def stream_step(self, ri: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """Frames [B, 2, T, 161] (any T >= 1) and the state after the frames before them (None:
+        the first frames) -> (estimate [B, 2, T, 161], new state). The convolutions are one
+        frame wide in time, so the state is the grouped LSTM's only: `glstm.{layer}.{group}.h`
+        and `.c`, [1, B, hidden / groups] each (models/causal.py)."""
+        new: State = {}
+        x = ri
+        skips = []
+        for block in self.encoder:
+            x = block(x)
+            skips.append(x)
+        b, c, t, f = x.shape
+        h = self.glstm.step(x.permute(0, 2, 1, 3).reshape(b, t, c * f), "glstm.", state, new)
+        if self.proj is not None:
+            h = self.proj(h)
+        h = h.reshape(b, t, c, f).permute(0, 2, 1, 3)
+        outs = []
+        for blocks, lin in ((self.dec_real, self.lin_real), (self.dec_imag, self.lin_imag)):
+            y = h
+            for k, block in enumerate(blocks):
+                y = block(torch.cat([y, skips[len(blocks) - 1 - k]], 1))
+            outs.append(lin(y.squeeze(1)))
+        return torch.stack(outs, 1), new

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..stft import N_BINS
 from .base import MagnitudeModel
+from .causal import State, rnn_step
 from .registry import register
 
 
@@ -41,3 +42,11 @@ class LSTMEnhancer(MagnitudeModel):
         (estimate, h, c). An utterance fed in chunks gives what `core` gives on all of it."""
         y, (h, c) = self.lstm(torch.log(mag + 1e-4), (h, c))
         return mag * torch.sigmoid(self.out(y)), h, c
+
+    def stream_step(self, mag: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """Frames [B, T, 161] (any T >= 1) and the state after the frames before them (None:
+        the first frames) -> (estimate [B, T, 161], new state). State: `h`, `c` [layers, B,
+        hidden] (a slimmed stack: `h0`, `c0`, ... per layer, models/causal.py)."""
+        new: State = {}
+        y = rnn_step(self.lstm, torch.log(mag + 1e-4), "", state, new)
+        return mag * torch.sigmoid(self.out(y)), new

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import TimeModel
+from .causal import State, cached_conv, cached_conv1d, cached_deconv
 from .registry import register
 
 FRAME = 320
@@ -53,6 +54,13 @@ class TCMBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.norm1(self.act1(self.inp(x)))
         y = self.norm2(self.act2(self.dconv(F.pad(y, (self.pad, 0)))))
+        return x + self.out(y)
+
+    def step(self, x: torch.Tensor, name: str, state: State | None, new: State) -> torch.Tensor:
+        """`forward` on x [B, C, T] with the depthwise convolution's last `pad` input frames
+        of the previous call (`state[name]`, [B, hidden, pad]) in place of the zero padding."""
+        y = self.norm1(self.act1(self.inp(x)))
+        y = self.norm2(self.act2(cached_conv1d(self.dconv, y, self.pad, name, state, new)))
         return x + self.out(y)
 
 
@@ -119,3 +127,29 @@ class TCNN(TimeModel):
             if k < last:
                 x = self.dec_act[k](self.dec_norm[k](x))
         return overlap_add(x.squeeze(1), n)
+
+    def stream_step(self, frames: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """Waveform frames [B, T, 320] (`frames_of`: frame t covers samples 160 t - 160 ..
+        160 t + 160; any T >= 1) and the state after the frames before them (None: the first
+        frames) -> output frames [B, T, 320] before `overlap_add`, new state. State:
+        `encoder.k` / `decoder.k` the previous input frame of each convolution [B, C_in, 1, W],
+        `tcm.k` the last 2 * dilation inputs of each block's depthwise convolution
+        [B, hidden, 2 d] (models/causal.py)."""
+        new: State = {}
+        x = frames.unsqueeze(1)
+        skips = []
+        for k, (conv, norm, act) in enumerate(zip(self.encoder, self.enc_norm, self.enc_act)):
+            x = act(norm(cached_conv(conv, x, f"encoder.{k}", state, new)))
+            skips.append(x)
+        b, c, t, f = x.shape
+        h = x.permute(0, 1, 3, 2).reshape(b, c * f, t)
+        for k, block in enumerate(self.tcm):
+            h = block.step(h, f"tcm.{k}", state, new)
+        x = h.reshape(b, c, f, t).permute(0, 1, 3, 2)
+        last = len(self.decoder) - 1
+        for k, deconv in enumerate(self.decoder):
+            x = torch.cat([x, skips[last - k]], 1)
+            x = cached_deconv(deconv, x, f"decoder.{k}", state, new)
+            if k < last:
+                x = self.dec_act[k](self.dec_norm[k](x))
+        return x.squeeze(1), new

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -246,10 +247,10 @@ def _check_descriptor(desc: Any) -> tuple[list[int], int, np.dtype]:
         numel *= s  # Python ints: no overflow
     if numel > MAX_ELEMENTS:
         raise ArtifactError(f"tensor of {numel} elements (at most {MAX_ELEMENTS})")
-    if desc.get("dtype") not in DTYPES:
+    if not isinstance(desc.get("dtype"), str) or desc["dtype"] not in DTYPES:
         raise ArtifactError(f"unsupported dtype {str(desc.get('dtype'))[:40]}")
     enc = desc.get("enc")
-    if enc not in ENCODINGS:
+    if not isinstance(enc, str) or enc not in ENCODINGS:
         raise ArtifactError(f"unknown encoding '{str(enc)[:40]}'")
     if enc != "dense" and desc["dtype"] != "float32":
         raise ArtifactError(f"{enc} encoding of a {desc['dtype']} tensor")
@@ -383,6 +384,8 @@ def parse_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, bytes]:
                 _int({"length": item[1]}, "length", 0, len(payload) - off)
         except ArtifactError as e:
             raise ArtifactError(f"{name}: tensor {i}: {e}") from None
+        except Exception as e:  # a type no check above foresaw: still the file's fault
+            raise ArtifactError(f"{name}: tensor {i}: malformed ({type(e).__name__})") from None
         total += numel * dtype.itemsize
     if total > decoded_limit(len(data)):
         raise ArtifactError(
@@ -436,7 +439,8 @@ def _meta_build(cfg: dict, n_tensors: int, slim: bool = True) -> nn.Module:
     """The model of `cfg` with meta tensors (no memory), within a budget of torch calls."""
     arch, hparams = cfg.get("arch"), cfg.get("hparams", {})
     check_hparams(arch, hparams, "model config")
-    with torch.device("meta"), _CallBudget(64 * n_tensors + 256):
+    with torch.device("meta"), _CallBudget(64 * n_tensors + 256), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. zero-size layers of a forged config: refused next
         if slim:
             return build_from_config(cfg)
         return build_model(arch, **hparams)
@@ -528,7 +532,12 @@ def load_artifact(path: str | Path, model: nn.Module | None = None) -> nn.Module
         data = path.read_bytes()
     except OSError as e:
         raise ArtifactError(f"{path}: cannot read ({e.strerror or e})") from None
-    header, payload = parse_artifact(data, str(path))
+    return load_artifact_bytes(data, str(path), model)
+
+
+def load_artifact_bytes(data: bytes, path: str = "<bytes>", model: nn.Module | None = None):
+    """`load_artifact` of a file's bytes (`path` only names it in messages)."""
+    header, payload = parse_artifact(data, path)
     cfg = header["config"]
     if model is None and cfg.get("arch") is None:
         raise ArtifactError(

@@ -69,6 +69,18 @@ def _summarise_by_snr(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means and 95% intervals of per-file rows (keys snr_db, corpus, noisy, enhanced): overall,
+    "by_snr", and "by_corpus" (each corpus with its own overall numbers and "by_snr")."""
+    summary = _summarise_by_snr(rows)
+    corpora = sorted({r.get("corpus", "") for r in rows} - {""})
+    if corpora:
+        summary["by_corpus"] = {
+            c: _summarise_by_snr([r for r in rows if r.get("corpus", "") == c]) for c in corpora
+        }
+    return summary
+
+
 def evaluate(
     model: nn.Module | None,
     pairs: list[Pair],
@@ -112,13 +124,7 @@ def evaluate(
     finally:
         if ex:
             ex.shutdown()
-    summary = _summarise_by_snr(rows)
-    corpora = sorted({r["corpus"] for r in rows if r["corpus"]})
-    if corpora:
-        # each corpus: its own overall numbers and its own "by_snr", same layout as the top level
-        summary["by_corpus"] = {
-            c: _summarise_by_snr([r for r in rows if r["corpus"] == c]) for c in corpora
-        }
+    summary = summarise(rows)
     summary["missing"] = [
         {"id": r["id"], "metric": k, "reason": v} for r in rows for k, v in r["errors"].items()
     ]

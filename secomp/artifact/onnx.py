@@ -6,11 +6,13 @@ The exported graph is what each model computes between its front end and back en
 models (secomp.stft: 320-sample Hamming window, hop 160) stay outside the graph, in the caller's
 runtime.
 
-Streaming export (`export_onnx_streaming`, models with `initial_state`/`core_step`: the LSTM
-model): inputs `input` (a chunk of frames, any length), `h`, `c`; outputs `output`, `h_out`,
-`c_out`. A caller feeds each chunk with the previous chunk's state (zeros first) and gets what
-the whole-utterance graph gives. CRN and GCRN would also need caches of the previous frame of
-every causal convolution; they are not exported this way yet.
+Streaming export (`export_onnx_streaming`, every zoo model and its slimmed forms: the model's
+`stream_step`): inputs `input` (one hop's frame, or a chunk of frames) and the model's state
+(recurrent h/c, the cached previous input frame of each causal convolution, TCNN's dilated
+convolution caches), outputs `output` and `<state>_out`. A caller feeds each hop with the
+previous hop's state (zeros first) and gets what the whole-utterance graph gives. The STFT,
+overlap-add and level normaliser stay outside, as in secomp.stream.Streamer; the state layout
+is in docs/format.md.
 """
 
 from __future__ import annotations
@@ -89,48 +91,79 @@ def onnx_parity(model: nn.Module, path: str | Path, frames: tuple[int, ...] = (3
     return worst
 
 
+def stream_example(model: nn.Module, frames: int = 1, batch: int = 1) -> torch.Tensor:
+    """An input of `stream_step`'s layout: magnitude [B, T, 161], real/imaginary [B, 2, T, 161],
+    or TCNN waveform frames [B, T, 320] (uniform/normal noise)."""
+    if isinstance(model, TimeModel):
+        g = torch.Generator().manual_seed(0)
+        return torch.randn(batch, frames, 320, generator=g) * 0.1
+    return example_input(model, frames, batch)
+
+
+def stream_time_axis(model: nn.Module) -> int:
+    return 2 if isinstance(model, ComplexModel) else 1
+
+
+def stream_state_layout(model: nn.Module) -> dict[str, tuple[tuple[int, ...], int]]:
+    """State name -> (shape at batch 1, batch axis), in the order of the graph's inputs."""
+    from ..models.causal import initial_state
+
+    one = initial_state(model, stream_example(model, 1, 1))
+    two = initial_state(model, stream_example(model, 1, 2))
+    layout = {}
+    for name, t in one.items():
+        axes = [a for a, (p, q) in enumerate(zip(t.shape, two[name].shape)) if p != q]
+        layout[name] = (tuple(t.shape), axes[0])
+    return layout
+
+
 class _Step(nn.Module):
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, names: list[str]):
         super().__init__()
         self.model = model
+        self.names = names
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
-        return self.model.core_step(x, h, c)
+    def forward(self, x: torch.Tensor, *state: torch.Tensor):
+        y, new = self.model.stream_step(x, dict(zip(self.names, state)))
+        return (y, *(new[n] for n in self.names))
 
 
 def export_onnx_streaming(model: nn.Module, path: str | Path, opset: int = 18) -> Path:
-    """Write `model.core_step` as ONNX: (frames, h, c) -> (estimate, h_out, c_out), with dynamic
-    batch and chunk length. Raises TypeError for models without recurrent state."""
-    if not hasattr(model, "core_step"):
+    """Write `model.stream_step` as ONNX: (frames, *state) -> (output, *state_out), one call per
+    hop (or per chunk of frames: batch and time are dynamic). Inputs: `input` (stream_example
+    layout) and one tensor per state entry named as in `stream_state_layout` (LSTM model: `h`,
+    `c`); outputs `output` and `<name>_out`. Zeros are the state before the first frame. Raises
+    TypeError for models without `stream_step`."""
+    if not hasattr(model, "stream_step"):
         raise TypeError(
-            f"{type(model).__name__}: streaming export needs a model with initial_state and "
-            "core_step (the LSTM model); CRN/GCRN/TCNN export whole utterances only"
+            f"{type(model).__name__}: streaming export needs a model with stream_step "
+            "(the zoo models LSTM, CRN, GCRN, TCNN and their slimmed forms)"
         )
+    from ..models.causal import initial_state
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    x = example_input(model, frames=10)
-    h, c = model.initial_state(1)
+    x = stream_example(model, frames=3)
+    state = initial_state(model, x[..., :1, :])
+    layout = stream_state_layout(model)
+    names = list(state)
+    time_axis = stream_time_axis(model)
+    axes = {"input": {0: "batch", time_axis: "time"}, "output": {0: "batch", time_axis: "time"}}
+    for n in names:
+        axes[n] = axes[f"{n}_out"] = {layout[n][1]: "batch"}
     tmp = path.with_name(path.name + ".part")
-    state_axes = {1: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _Step(model),
-            (x, h, c),
+            _Step(model, names),
+            (x, *state.values()),
             str(tmp),
             dynamo=False,
             opset_version=opset,
-            input_names=["input", "h", "c"],
-            output_names=["output", "h_out", "c_out"],
-            dynamic_axes={
-                "input": {0: "batch", 1: "time"},
-                "output": {0: "batch", 1: "time"},
-                "h": state_axes,
-                "c": state_axes,
-                "h_out": state_axes,
-                "c_out": state_axes,
-            },
+            input_names=["input", *names],
+            output_names=["output", *(f"{n}_out" for n in names)],
+            dynamic_axes=axes,
         )
     tmp.replace(path)
     return path
@@ -139,20 +172,41 @@ def export_onnx_streaming(model: nn.Module, path: str | Path, opset: int = 18) -
 def streaming_parity(
     model: nn.Module, path: str | Path, frames: int = 120, chunks: tuple[int, ...] = (1, 7)
 ) -> float:
-    """Max |onnxruntime fed chunk by chunk (state carried) - PyTorch `core` on the whole input|
-    over the chunk lengths given."""
+    """Max |onnxruntime fed chunk by chunk (state carried) - PyTorch| over the chunk lengths
+    given, against both the PyTorch `stream_step` fed the same chunks and the whole input in
+    one pass (`core` for the spectral models; one `stream_step` call for TCNN frames)."""
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = example_input(model, frames, batch=2)
+    from ..models.causal import initial_state
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1  # many tiny calls: no thread pool
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    model = model.eval()
+    x = stream_example(model, frames, batch=2)
+    ax = stream_time_axis(model)
     with torch.inference_mode():
-        ref = model.eval().core(x).numpy()
+        if isinstance(model, TimeModel):
+            whole = model.stream_step(x, None)[0].numpy()
+        else:
+            whole = model.core(x).numpy()
     worst = 0.0
     for chunk in chunks:
-        h, c = (s.numpy() for s in model.initial_state(2))
-        outs = []
+        state = {k: v.numpy() for k, v in initial_state(model, x.narrow(ax, 0, 1)).items()}
+        torch_state = None
+        got, ref = [], []
         for t in range(0, frames, chunk):
-            y, h, c = sess.run(None, {"input": x[:, t : t + chunk].numpy(), "h": h, "c": c})
-            outs.append(y)
-        worst = max(worst, float(np.abs(np.concatenate(outs, 1) - ref).max()))
+            xi = x.narrow(ax, t, min(chunk, frames - t))
+            y, *new = sess.run(None, {"input": xi.numpy(), **state})
+            state = dict(zip(state, new))
+            got.append(y)
+            with torch.inference_mode():
+                y_ref, torch_state = model.stream_step(xi, torch_state)
+            ref.append(y_ref.numpy())
+        got_all = np.concatenate(got, ax)
+        worst = max(
+            worst,
+            float(np.abs(got_all - np.concatenate(ref, ax)).max()),
+            float(np.abs(got_all - whole).max()),
+        )
     return worst

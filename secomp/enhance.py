@@ -33,15 +33,25 @@ def enhance_array(
     context_s: float = 10.0,
     fade_s: float = 0.05,
     device: str | torch.device = "cpu",
+    normaliser: str = "file",
 ) -> np.ndarray:
     """Enhance one mono 16 kHz signal; memory is O(chunk), not O(length).
 
     The last LOOKAHEAD samples of a chunk were computed without the audio that follows, so the
     next chunk, which starts `context_s` earlier, rewrites them, cross-fading before that.
+    `normaliser`: "file" (one gain over the whole signal) or "causal" (secomp.stream's running
+    per-hop gain from past samples only, what the streaming engine uses).
     """
     model.eval()
     n = len(x)
-    gain = level_gain(float(np.dot(x.astype(np.float64), x)), n)
+    if normaliser == "causal":
+        from .stream import causal_gains
+
+        gain = causal_gains(x)  # per sample
+    elif normaliser == "file":
+        gain = level_gain(float(np.dot(x.astype(np.float64), x)), n)
+    else:
+        raise ValueError(f"normaliser must be 'file' or 'causal', not {normaliser!r}")
     x = (x * gain).astype(np.float32)
     chunk, ctx, fade = (int(s * SAMPLE_RATE) for s in (chunk_s, context_s, fade_s))
     ctx = max(ctx, LOOKAHEAD + fade)
@@ -83,13 +93,41 @@ def enhance_file(
     device: str | torch.device = "cpu",
     downmix: bool = False,
     overwrite: bool = False,
+    progress: bool = False,
 ) -> Path:
     """Enhance a 16 kHz file of any length into `dst` (FLAC/WAV by suffix), reading and writing
     block by block: memory holds one chunk plus its context, whatever the file's length. The
     output equals `enhance_array` on the whole file. Files at other rates are read whole and
     resampled (`load_audio`). The output is written to a temporary name and renamed; a bad
-    input (NaN, silent, too short) leaves no output behind."""
+    input (NaN, silent, too short, truncated or undecodable part way) leaves no output behind
+    and raises AudioError. `progress` shows a bar over the file's seconds when it takes more
+    than one chunk."""
+    try:
+        return _enhance_file(
+            model, src, dst, chunk_s, context_s, fade_s, device, downmix, overwrite, progress
+        )
+    except RuntimeError as e:  # soundfile's decoder errors part way through a file
+        if type(e).__module__.startswith("soundfile"):
+            from .audio import AudioError
+
+            raise AudioError(f"{src}: unreadable audio ({type(e).__name__}: {e})") from None
+        raise
+
+
+def _enhance_file(
+    model: nn.Module,
+    src: str | Path,
+    dst: str | Path,
+    chunk_s: float,
+    context_s: float,
+    fade_s: float,
+    device: str | torch.device,
+    downmix: bool,
+    overwrite: bool,
+    progress: bool,
+) -> Path:
     import soundfile as sf
+    from tqdm import tqdm
 
     from .audio import (
         MIN_DURATION_S,
@@ -98,6 +136,7 @@ def enhance_file(
         load_audio,
         save_audio,
     )
+    from .files import atomic_write
 
     src, dst = Path(src), Path(dst)
     if dst.exists() and not overwrite:
@@ -134,10 +173,12 @@ def enhance_file(
     if peak < SILENCE_PEAK:
         raise AudioError(f"{src}: silent (peak below {SILENCE_PEAK:g})")
     gain = level_gain(energy, n)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".part")
     fmt = "WAV" if dst.suffix.lower() == ".wav" else "FLAC"
-    try:
+    bar = tqdm(
+        total=round(n / SAMPLE_RATE), desc=src.name[:30], unit="s", leave=False, position=1,
+        disable=not progress or n <= chunk,
+    )
+    with atomic_write(dst) as tmp, bar:
         with (
             sf.SoundFile(str(src)) as fin,
             sf.SoundFile(str(tmp), "w", SAMPLE_RATE, 1, "PCM_16", format=fmt) as fout,
@@ -165,8 +206,5 @@ def enhance_file(
                 fout.write(np.clip(out[: len(out) - hold], -1, 1))
                 pending = out[len(out) - hold :]
                 history = x[-ctx:]
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.replace(dst)
+                bar.update(round(stop / SAMPLE_RATE) - bar.n)
     return dst

@@ -27,8 +27,10 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import (
     AudioBank,
     MixConfig,
+    RirBank,
     enhancement_batch,
     load_corpus,
+    load_rirs,
     noise_bank,
     separation_batch,
     speech_bank,
@@ -94,9 +96,10 @@ class TrainData:
         batch_size: int,
         seed: int,
         valid: list[Batch],
+        rirs: RirBank | None = None,
     ) -> TrainData:
         def batch(step: int, rank: int) -> Batch:
-            return enhancement_batch(speech, noise, mix, batch_size, seed, rank, step)
+            return enhancement_batch(speech, noise, mix, batch_size, seed, rank, step, rirs)
 
         return TrainData(batch, valid)
 
@@ -143,11 +146,12 @@ def prepare_data(
 
         valid = [sep_batch(valid_speech, valid_seed, 0, i) for i in range(cfg.valid_batches)]
         return TrainData(lambda step, rank: sep_batch(speech, cfg.seed, rank, step), valid)
+    rirs = load_rirs(cfg.mix.rir_file).to(device) if cfg.mix.p_reverb > 0 else None
     valid = [
-        enhancement_batch(valid_speech, noise, cfg.mix, cfg.batch_size, valid_seed, 0, i)
+        enhancement_batch(valid_speech, noise, cfg.mix, cfg.batch_size, valid_seed, 0, i, rirs)
         for i in range(cfg.valid_batches)
     ]
-    return TrainData.from_banks(speech, noise, cfg.mix, cfg.batch_size, cfg.seed, valid)
+    return TrainData.from_banks(speech, noise, cfg.mix, cfg.batch_size, cfg.seed, valid, rirs)
 
 
 @dataclass
@@ -290,7 +294,9 @@ def plot_losses(history: list[dict[str, float]], path: Path) -> None:
         ax.plot(*zip(*valid), "o-", label="valid")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    ax.set_yscale("log")
+    # minus SI-SDR (separation) is negative once the model works: no log scale then
+    losses = [v for _, v in train + valid]
+    ax.set_yscale("log" if losses and min(losses) > 0 else "linear")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

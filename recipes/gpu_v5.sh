@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The v5 training lease on one GPU, in steps that fit the device tool's calls (each carries at
+# most 64 MiB with the working tree, and returns at most 64 MiB):
+#   bash recipes/gpu_v5.sh unpack            # unpack the carried corpus shards (.gpu/shards/sK.tar,
+#                                            # from recipes/pack_corpus_shards.py) into DATA
+#   bash recipes/gpu_v5.sh bench             # benchmarks/train_throughput.py -> $OUT
+#   bash recipes/gpu_v5.sh train             # decode the corpus once into the bank cache, then
+#                                            # train every config in MODELS at once on the one GPU,
+#                                            # detached (survives between calls), MIN minutes each
+#   bash recipes/gpu_v5.sh status            # last log lines, GPU utilisation, logs -> $OUT
+#   bash recipes/gpu_v5.sh pack NAME...      # fp16 shards of checkpoints/NAME/{model,best} -> $OUT
+# Runs resume from checkpoints/<name> when called again with a larger MIN.
+set -u
+source recipes/gpu_env.sh
+DATA=${DATA:-/tmp/sd}
+CACHE=${CACHE:-/tmp/banks}
+MIN=${MIN:-18}
+MODELS=${MODELS:-crn-v5 gcrn-v5 lstm-v5 tcnn-v5 demo-v5 demo-v5-dry}
+mkdir -p "$DATA" checkpoints
+case "${1:-}" in
+  unpack)
+    for t in .gpu/shards/s*.tar; do
+      [ -f "$DATA/.$(basename $t).done" ] && continue
+      tar xf "$t" -C "$DATA" && touch "$DATA/.$(basename $t).done" && echo "unpacked $t"
+    done
+    du -sh "$DATA" ;;
+  bench)
+    python3 benchmarks/train_throughput.py --data "$DATA" --cache "$CACHE/bench" \
+      --train-split valid --json "$OUT/train_throughput.json" ;;
+  train)
+    python3 - "$DATA" "$CACHE" <<'PY' || exit 1
+import sys
+from secomp.data import load_corpus, noise_bank, speech_bank
+corpus = load_corpus(sys.argv[1])
+for split in ("train", "valid"):
+    print(split, len(speech_bank(corpus, split, jobs=16, cache_dir=sys.argv[2])), "utterances")
+print("noise", len(noise_bank(corpus, "train", jobs=16, cache_dir=sys.argv[2])), "clips")
+PY
+    nohup nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 10 \
+      >> checkpoints/gpu_util.csv 2>&1 &
+    for m in $MODELS; do
+      setsid nohup python3 -m secomp.cli train --config configs/train/$m.yaml --data "$DATA" \
+        --out checkpoints/$m --resume --quiet max_minutes=$MIN bank_cache=$CACHE \
+        >> checkpoints/$m.log 2>&1 < /dev/null &
+    done
+    sleep 60; bash "$0" status ;;
+  status)
+    for m in $MODELS; do
+      echo "== $m: $(tail -c 300 checkpoints/$m.log | tr '\r' '\n' | tail -1)"
+      [ -f checkpoints/$m/log.csv ] && tail -1 checkpoints/$m/log.csv
+    done
+    tail -3 checkpoints/gpu_util.csv; nvidia-smi --query-gpu=memory.used --format=csv
+    tar czf "$OUT/logs.tgz" checkpoints/*.log checkpoints/gpu_util.csv \
+      $(ls checkpoints/*/log.csv checkpoints/*/loss.png 2>/dev/null) ;;
+  pack)
+    shift
+    for m in "$@"; do
+      f=checkpoints/$m/model.safetensors; [ -f $f ] || f=checkpoints/$m/best.safetensors
+      mkdir -p "$OUT/$m" && python3 recipes/fp16_shards.py pack $f "$OUT/$m" || exit 1
+    done
+    ls -la "$OUT"/* ;;
+  *) echo "usage: $0 unpack|bench|train|status|pack NAME..." >&2; exit 2 ;;
+esac

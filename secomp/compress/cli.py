@@ -55,6 +55,8 @@ def run_compress(
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(cfg.train.seed)
     model = load_model(model_path, dev).train()
+    if getattr(model, "n_speakers", 1) == 2 and cfg.train.task == "enhancement":
+        cfg.train.task = "separation"  # a separation model is fine-tuned on two-talker mixtures
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -123,6 +123,10 @@ def valid_quality(model: nn.Module, batches, n_items: int) -> dict[str, float]:
     for noisy, clean in batches:
         enhanced = model(noisy).float().cpu().numpy()
         clean_np = clean.float().cpu().numpy()
+        if enhanced.ndim == 3:  # a separation model: [B, 2, N], scored talker by talker
+            from ..separate import talkers_in_best_order
+
+            enhanced, clean_np = talkers_in_best_order(enhanced, clean_np)
         for e, c in zip(enhanced, clean_np):
             if len(scores["stoi"]) >= n_items:
                 break
@@ -259,7 +263,12 @@ def compress(
         if unit == "S":
             base = float(eval_loss(model))
             reg0 = float(PENALTIES[cfg.regularizer](model, tensors))
-            lam = cfg.reg_lambda * base / max(reg0, 1e-12) if cfg.reg_relative else cfg.reg_lambda
+            # abs: a negative loss (minus SI-SDR) must not turn the penalty into a reward
+            lam = (
+                cfg.reg_lambda * abs(base) / max(reg0, 1e-12)
+                if cfg.reg_relative
+                else cfg.reg_lambda
+            )
             prog["reg_lambda_abs"] = lam
             penalty = make_penalty(cfg.regularizer, tensors, lam)
             tune("S", cfg.reg_steps, TrainHooks(penalty=penalty, after_step=masks_hook))

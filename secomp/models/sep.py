@@ -15,6 +15,9 @@ Why this design (and not a time-domain Conv-TasNet/TCNN):
   mixture's phase as well as its magnitude; magnitude masks with the mixture phase cap SI-SDR
   at overlapping time-frequency points. Masks are applied to the mixture spectrum, so the
   outputs are always built from the mixture and the network starts near a useful estimate.
+- The estimates are projected to sum to the mixture (mixture consistency, Wisdom et al.
+  2019): the SI-SDR loss does not fix their scale, and this gives outputs at the mixture's
+  level without a learned gain.
 - Causal: the encoder's time kernel is 2 frames with one frame of padding in front, the
   decoder drops the extra output frame of its transposed convolutions, and the LSTM is
   unidirectional; with the STFT's frame layout the model sees at most 10 ms ahead.
@@ -86,8 +89,10 @@ class SepCRN(nn.Module):
         lstm_hidden: int = 512,
         lstm_layers: int = 2,
         n_bins: int = N_BINS,
+        mixture_consistency: bool = True,
     ):
         super().__init__()
+        self.mixture_consistency = mixture_consistency
         channels = tuple(channels)
         freqs = conv_freqs(n_bins, len(channels))
         cin = (3,) + channels[:-1]
@@ -129,7 +134,12 @@ class SepCRN(nn.Module):
         """Mixture spectrum [B, T, F] complex -> talkers' spectra [B, 2, T, F] complex."""
         feats = torch.stack([spec.real, spec.imag, torch.log1p(spec.abs())], 1)
         m = self.core(feats).float().reshape(spec.shape[0], N_SPEAKERS, 2, *spec.shape[1:])
-        return torch.complex(m[:, :, 0], m[:, :, 1]) * spec[:, None]
+        est = torch.complex(m[:, :, 0], m[:, :, 1]) * spec[:, None]
+        if not self.mixture_consistency:
+            return est
+        # mixture consistency (Wisdom et al. 2019): share what the estimates miss of the
+        # mixture equally, so that they sum to it; SI-SDR alone leaves their scale arbitrary
+        return est + (spec[:, None] - est.sum(1, keepdim=True)) / N_SPEAKERS
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         b, n = mix.shape

@@ -3,7 +3,7 @@
 # most 64 MiB with the working tree, and returns at most 64 MiB):
 #   bash recipes/gpu_v5.sh unpack            # unpack the carried corpus shards (.gpu/shards/sK.tar,
 #                                            # from recipes/pack_corpus_shards.py) into DATA
-#   bash recipes/gpu_v5.sh bench             # benchmarks/train_throughput.py -> $OUT
+#   bash recipes/gpu_v5.sh bench             # benchmarks/train_throughput.py -> checkpoints/
 #   bash recipes/gpu_v5.sh train             # decode the corpus once into the bank cache, then
 #                                            # train every config in MODELS at once on the one GPU,
 #                                            # detached (survives between calls), MIN minutes each
@@ -26,7 +26,7 @@ case "${1:-}" in
     du -sh "$DATA" ;;
   bench)
     python3 benchmarks/train_throughput.py --data "$DATA" --cache "$CACHE/bench" \
-      --train-split valid --json "$OUT/train_throughput.json" ;;
+      --train-split valid --json checkpoints/train_throughput.json ;;
   train)
     python3 - "$DATA" "$CACHE" <<'PY' || exit 1
 import sys
@@ -50,14 +50,21 @@ PY
       [ -f checkpoints/$m/log.csv ] && tail -1 checkpoints/$m/log.csv
     done
     tail -3 checkpoints/gpu_util.csv; nvidia-smi --query-gpu=memory.used --format=csv
-    tar czf "$OUT/logs.tgz" checkpoints/*.log checkpoints/gpu_util.csv \
-      $(ls checkpoints/*/log.csv checkpoints/*/loss.png 2>/dev/null) ;;
-  pack)
+    tar czf "$OUT/logs.tgz" $(ls checkpoints/*.log checkpoints/*.csv checkpoints/*.json \
+      checkpoints/*/log.csv checkpoints/*/loss.png 2>/dev/null) ;;
+  pack)  # fp16 shards of each named model into $OUT/NAME/ (TAR=1: all into $OUT/small.tar)
     shift
+    mkdir -p checkpoints/pack
     for m in "$@"; do
       f=checkpoints/$m/model.safetensors; [ -f $f ] || f=checkpoints/$m/best.safetensors
-      mkdir -p "$OUT/$m" && python3 recipes/fp16_shards.py pack $f "$OUT/$m" || exit 1
+      mkdir -p checkpoints/pack/$m && python3 recipes/fp16_shards.py pack $f checkpoints/pack/$m \
+        || exit 1
     done
+    if [ -n "${TAR:-}" ]; then
+      (cd checkpoints/pack && tar cf "$OUT/small.tar" "$@")
+    else
+      for m in "$@"; do cp -r checkpoints/pack/$m "$OUT/"; done
+    fi
     ls -la "$OUT"/* ;;
   *) echo "usage: $0 unpack|bench|train|status|pack NAME..." >&2; exit 2 ;;
 esac

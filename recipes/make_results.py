@@ -455,7 +455,7 @@ def main() -> None:
         "where weights computed only channels nobody read. MACs for 4 s: dense = what the",
         "file's network computes as stored, non-zero = what a sparse kernel would do. Stage wall times",
         'are on one H200 per job (`recipes/gpu_compress.sh`; C1: `EXTRA="quant_bits=5',
-        'finetune_steps=1600 centroid_steps=800"`, now the defaults of `configs/compress/c1.yaml`;',
+        'finetune_steps=1600 centroid_steps=800"`, now the defaults of `secomp/presets/c1.yaml`;',
         "GCRN-C2: `JOBS=gcrn-c2 EXTRA=conv_grouping=in_channel`, see below).",
         "",
         "| model | file | bytes | MiB | ratio | non-zero params | MACs 4 s dense (G) | MACs 4 s non-zero (G) | stage wall times (s) |",

@@ -133,8 +133,10 @@ def evaluate(
 
 
 def write_rows_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
+    from .files import atomic_write
+
     cols = ["id", "snr_db", "noise"] + [f"{s}_{m}" for s in ("noisy", "enhanced") for m in METRICS]
-    with open(path, "w", newline="") as f:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols + ["errors"])
         for r in rows:

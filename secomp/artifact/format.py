@@ -476,6 +476,18 @@ def _check_slim_spec(spec: Any, plain: nn.Module) -> None:
             if args.get("out_index") is not None:
                 index(args["out_index"], orig.out_channels, f"{lname} out_index")
             continue
+        if args.get("kind") == "linear":
+            if not isinstance(orig, nn.Linear):
+                raise ArtifactError(f"slim spec: {lname} is a {type(orig).__name__}")
+            widths = (args.get("in_width"), args.get("out_width"))
+            if widths != (orig.in_features, orig.out_features):
+                raise ArtifactError(f"slim spec: {lname} widths differ from the model's")
+            if args.get("bias", True) is not (orig.bias is not None):
+                raise ArtifactError(f"slim spec: {lname} bias differs from the model's")
+            index(args.get("in_index"), orig.in_features, f"{lname} in_index")
+            if args.get("out_index") is not None:
+                index(args["out_index"], orig.out_features, f"{lname} out_index")
+            continue
         mode = {nn.LSTM: "lstm", nn.GRU: "gru"}.get(type(orig))
         if mode is None or args.get("mode") != mode:
             raise ArtifactError(f"slim spec: {lname} is a {type(orig).__name__}")

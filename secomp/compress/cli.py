@@ -5,24 +5,78 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "compress"
+PRESETS = Path(__file__).resolve().parents[1] / "presets"  # package data: in every install
+
+
+def preset_names() -> list[str]:
+    """The bundled pipeline presets (secomp/presets/NAME.yaml)."""
+    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
 
 
 def resolve_pipeline(name: str) -> Path:
-    """c1 | c2 | NAME -> configs/compress/NAME.yaml (here, else in the source checkout), or a
-    path to a YAML file."""
+    """c1 | c2 | demo | another bundled preset NAME -> secomp/presets/NAME.yaml (shipped in the
+    package, so it works from any folder and any install), or a path to a YAML file."""
     p = Path(name)
     if p.suffix in (".yaml", ".yml"):
         if not p.exists():
             raise FileNotFoundError(f"{p}: pipeline config not found")
         return p
-    for root in (Path("configs/compress"), REPO_CONFIGS):
-        if (root / f"{name}.yaml").exists():
-            return root / f"{name}.yaml"
-    raise FileNotFoundError(f"pipeline '{name}' not found in configs/compress/")
+    if "/" not in name and (PRESETS / f"{name}.yaml").exists():
+        return PRESETS / f"{name}.yaml"
+    raise FileNotFoundError(
+        f"pipeline '{name}' not found: bundled presets are {', '.join(preset_names())}, "
+        "or give a .yaml file"
+    )
+
+
+def load_pipeline(name: str, overrides: list[str] = ()) -> tuple[Path, dict, Any]:
+    """(path, raw dict with overrides applied, CompressConfig) for a preset or YAML file; a
+    malformed file or an unknown key fails with one line naming the file."""
+    from ..config import apply_overrides, from_dict
+    from .pipeline import CompressConfig
+
+    path = resolve_pipeline(name)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where else ""
+        raise ValueError(f"{path}: not valid YAML{at}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a pipeline config is a mapping of options")
+    raw = apply_overrides(raw, list(overrides))
+    try:
+        cfg = from_dict(CompressConfig, raw)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
+    return path, raw, cfg
+
+
+def check_resume_files(out_dir: Path) -> None:
+    """Before a --resume does any work: OUT/progress.json must be a readable progress record
+    and OUT/state.safetensors a complete safetensors file; else one line naming the file."""
+    from safetensors.torch import load_file
+
+    from ..checkpoint import CheckpointError
+
+    prog_path, state_path = out_dir / "progress.json", out_dir / "state.safetensors"
+    if prog_path.exists():
+        try:
+            prog = json.loads(prog_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"{prog_path}: corrupt progress record ({e})") from None
+        if not isinstance(prog, dict) or not {"done", "rounds", "before"} <= set(prog):
+            raise CheckpointError(f"{prog_path}: not a compression progress record")
+    if state_path.exists():
+        try:
+            load_file(str(state_path))
+        except Exception as e:  # safetensors reports a torn file in several ways
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CheckpointError(f"{state_path}: corrupt or truncated state ({msg})") from None
 
 
 def run_compress(
@@ -40,16 +94,16 @@ def run_compress(
     import torch
 
     from ..artifact.format import read_artifact, save_artifact
-    from ..config import apply_overrides, from_dict
+    from ..files import check_writable_dir, write_text
     from ..modelio import load_model
     from ..train import prepare_data
-    from .pipeline import CompressConfig, compress
+    from .pipeline import compress
     from .report import plot_progress, plot_sparsity, write_report
 
-    cfg_path = resolve_pipeline(pipeline)
-    raw = yaml.safe_load(cfg_path.read_text()) or {}
-    raw = apply_overrides(raw, list(overrides))
-    cfg = from_dict(CompressConfig, raw)
+    cfg_path, raw, cfg = load_pipeline(pipeline, overrides)
+    check_writable_dir(out)
+    if resume:
+        check_resume_files(Path(out))
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -59,7 +113,7 @@ def run_compress(
         cfg.train.task = "separation"  # a separation model is fine-tuned on two-talker mixtures
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    write_text(out_dir / "config.yaml", yaml.safe_dump(raw, sort_keys=False))
     train_data = prepare_data(data, cfg.train, dev, progress=progress)
     result = compress(model, train_data, cfg, out_dir, resume=resume, progress=progress)
     model.eval()
@@ -107,7 +161,7 @@ def run_compress(
         "rounds": prog["rounds"],
         "reg_lambda_abs": prog.get("reg_lambda_abs"),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_text(out_dir / "summary.json", json.dumps(summary, indent=1))
     return summary
 
 
@@ -133,11 +187,14 @@ def add_compress_commands(sub, common) -> None:
         "compress", help="compress a model: sparse regularization, pruning, quantization"
     )
     s.add_argument("model", help="model file (.safetensors) or bundled name")
-    s.add_argument("--pipeline", default="c1", help="c1 | c2 | a config YAML")
+    s.add_argument(
+        "--pipeline", default="c1",
+        help=f"a bundled preset ({', '.join(preset_names())}) or a config YAML",
+    )
     s.add_argument("--data", required=True, help="corpus root (speech/<split>/<spk>/, noise/)")
-    s.add_argument("--out", required=True)
-    s.add_argument("--resume", action="store_true")
-    s.add_argument("--device", default=None)
+    s.add_argument("--out", required=True, help="run folder: model.secomp, report.md, state")
+    s.add_argument("--resume", action="store_true", help="continue the run in --out")
+    s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
     s.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. rounds=3")
     common(s)
     s.set_defaults(fn=cmd_compress)

@@ -1,8 +1,10 @@
 """`secomp demo`: the main job on the bundled demo data, on CPU, in a few minutes.
 
 Makes a small test set from the bundled test speakers, compresses the bundled demo model with a
-short C1 configuration (configs/compress/demo.yaml) fine-tuned on the bundled speech, evaluates
-base and compressed model on the test set and prints bytes, ratio, STOI and PESQ.
+short C1 configuration (the bundled preset secomp/presets/demo.yaml) fine-tuned on the bundled
+speech, evaluates base and compressed model on the test set and prints bytes, ratio, STOI and
+PESQ. Everything it writes goes to `--out`, by default a new temporary folder (never the
+current folder, which may be a source checkout).
 """
 
 from __future__ import annotations
@@ -79,12 +81,22 @@ def format_demo(r: dict) -> str:
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
-    print(format_demo(run_demo(a.out, not a.quiet, a.jobs)))
+    import tempfile
+
+    out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="secomp-demo-"))
+    from ..files import check_writable_dir
+
+    check_writable_dir(out)
+    print(format_demo(run_demo(out, not a.quiet, a.jobs)))
 
 
 def add_demo_command(sub, common) -> None:
     s = sub.add_parser("demo", help="compress the bundled demo model on the bundled data")
-    s.add_argument("--out", default="secomp-demo")
-    s.add_argument("--jobs", type=int, default=None)
+    s.add_argument(
+        "--out", default=None,
+        help="folder for the test set and the compressed model (default: a new temporary one; "
+        "an existing demo folder is continued)",
+    )
+    s.add_argument("--jobs", type=int, default=None, help="metric processes (default: all cores)")
     common(s)
     s.set_defaults(fn=cmd_demo)

@@ -252,70 +252,86 @@ def _versions() -> dict[str, str]:
 
 LABELS = {"dfn3": "DeepFilterNet3", "rnnoise": "RNNoise", "noisereduce": "noisereduce"}
 CORPUS_LABELS = {"speechocean762": "so762", "librispeech_train-clean-5": "LibriSpeech"}
+TABLE_METRICS = (("pesq", "PESQ-WB", 2), ("stoi", "STOI", 3), ("si_sdr", "SI-SDR (dB)", 1))
 
 
-def _cell(s: dict[str, Any], metric: str, digits: int) -> str:
-    gain, ci = s["improvement"][metric], s["ci95"]["improvement"][metric]
-    return f"{s['enhanced'][metric]:.{digits}f} ({gain:+.{digits}f} ± {ci:.{digits}f})"
+def _read_results(folders: list[Path]) -> dict[str, dict[str, dict[str, Any]]]:
+    """{test set: {system: summary}} from <system>_<set>.json files (peers first, then any
+    `secomp evaluate --json` folders, e.g. results/v1ref)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for folder in folders:
+        for f in sorted(folder.glob("*.json")):
+            system, sep, testset = f.stem.partition("_")
+            if sep:
+                out.setdefault(testset, {})[LABELS.get(system, system)] = json.loads(f.read_text())
+    return out
 
 
-def table(results: Path) -> str:
-    """Markdown tables of every <system>_<set>.json in `results`."""
-    files = sorted(results.glob("*.json"))
-    data = {}
-    for f in files:
-        system, _, testset = f.stem.partition("_")
-        data[(testset, system)] = json.loads(f.read_text())
-    sets = sorted({s for s, _ in data})
+def _groups(r: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(corpus label, SNR label, summary) rows: overall then each corpus, each SNR then all."""
+    rows = []
+    parts = [("all", r)] + [(CORPUS_LABELS.get(c, c), g) for c, g in r.get("by_corpus", {}).items()]
+    for label, g in parts:
+        rows += [(label, snr, s) for snr, s in g.get("by_snr", {}).items()] + [(label, "all", g)]
+    return rows
+
+
+def table(folders: list[Path]) -> str:
+    """Markdown: per test set and metric, the noisy mean and each system's enhanced mean with
+    its gain over noisy (± 95% half-width of the paired gain), overall and per corpus."""
+    data = _read_results(folders)
     lines = [
         "# Pretrained peers on the v2 test sets",
         "",
-        "Made by `benchmarks/peers.py` (see its docstring for the exact systems and the pip",
-        "command); test sets from `recipes/make_testsets_v2.sh`. Each cell: enhanced mean",
-        "(gain over the noisy input ± 95% interval half-width of the paired gain). PESQ is",
-        "wide-band, SI-SDR in dB. so762 = speechocean762 (35 mixtures per SNR), LibriSpeech =",
-        "the 2 LibriSpeech test readers (15 per SNR).",
+        "Made by `benchmarks/peers.py` (its docstring gives the systems, settings and pip",
+        "command); test sets from `recipes/make_testsets_v2.sh` (250 mixtures each, 50 per SNR:",
+        "35 speechocean762 = so762, 15 LibriSpeech). Cells: enhanced mean (gain over the noisy",
+        "input ± 95% interval half-width of the paired gain). Columns after the peers, where",
+        "present, are secomp models scored by `secomp evaluate` on the same files.",
         "",
     ]
-    for testset in sets:
-        lines += [f"## {testset}", ""]
-        lines.append("| system | corpus | SNR (dB) | n | STOI | PESQ | SI-SDR |")
-        lines.append("|---|---|---|---|---|---|---|")
-        noisy_done = False
-        for system in SYSTEMS:
-            r = data.get((testset, system))
-            if r is None:
-                continue
-            groups = [("all", r)] + [
-                (CORPUS_LABELS.get(c, c), s) for c, s in r.get("by_corpus", {}).items()
-            ]
-            if not noisy_done:
-                for label, g in groups:
-                    for snr, s in g.get("by_snr", {}).items():
-                        nz = s["noisy"]
-                        lines.append(
-                            f"| noisy input | {label} | {snr} | {s['n']} | {nz['stoi']:.3f} "
-                            f"| {nz['pesq']:.3f} | {nz['si_sdr']:.2f} |"
-                        )
-                noisy_done = True
-            for label, g in groups:
-                rows = list(g.get("by_snr", {}).items()) + [("all", g)]
-                for snr, s in rows:
-                    lines.append(
-                        f"| {LABELS[system]} | {label} | {snr} | {s['n']} | {_cell(s, 'stoi', 3)} "
-                        f"| {_cell(s, 'pesq', 3)} | {_cell(s, 'si_sdr', 2)} |"
+    for testset, systems in sorted(data.items()):
+        names = [LABELS[k] for k in SYSTEMS if LABELS[k] in systems]
+        names += [k for k in systems if k not in names]
+        first = systems[names[0]]
+        for metric, title, digits in TABLE_METRICS:
+            lines += [f"## {testset}: {title}", ""]
+            lines.append("| corpus | SNR | n | noisy | " + " | ".join(names) + " |")
+            lines.append("|---|---|---|---|" + "---|" * len(names))
+            for i, (label, snr, s) in enumerate(_groups(first)):
+                cells = []
+                for name in names:
+                    g = _groups(systems[name])
+                    t = g[i][2] if i < len(g) and g[i][:2] == (label, snr) else None
+                    if t is None:
+                        cells.append("-")
+                        continue
+                    gain, ci = t["improvement"][metric], t["ci95"]["improvement"][metric]
+                    cells.append(
+                        f"{t['enhanced'][metric]:.{digits}f} ({gain:+.{digits}f} ± {ci:.{digits}f})"
                     )
-        lines.append("")
+                noisy = f"{s['noisy'][metric]:.{digits}f}"
+                lines.append(
+                    f"| {label} | {snr} | {s['n']} | {noisy} | " + " | ".join(cells) + " |"
+                )
+            lines.append("")
     lines += ["## Real-time factor and delay", ""]
-    lines.append("| system | set | RTF (1 thread) | delay removed (samples at 16 kHz) |")
-    lines.append("|---|---|---|---|")
-    for (testset, system), r in sorted(data.items()):
-        lines.append(f"| {LABELS[system]} | {testset} | {r['rtf']:.4f} | {r['delay_samples']} |")
+    lines.append(
+        "| system | set | RTF (1 thread) | audio (s) | delay removed (samples at 16 kHz) |"
+    )
+    lines.append("|---|---|---|---|---|")
+    for testset, systems in sorted(data.items()):
+        for name, r in systems.items():
+            if "rtf" in r:
+                lines.append(
+                    f"| {name} | {testset} | {r['rtf']:.4f} | {r['audio_s']:.0f} "
+                    f"| {r['delay_samples']} |"
+                )
     lines += [
         "",
         "RTF: processing seconds / audio seconds on one thread, resampling to and from the",
-        "peer's rate included, measured on a shared 2-core CPU while other jobs ran (so an",
-        "upper bound; compare systems of the same run only).",
+        "peer's rate included, on a shared 2-core CPU while other jobs ran (compare systems of",
+        "the same run only).",
         "",
     ]
     return "\n".join(lines)
@@ -329,13 +345,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--jobs", type=int, default=1, help="metric processes (enhancement: 1 thread)")
     ap.add_argument("--delay-files", type=int, default=5)
     ap.add_argument("--table", default=None, help="write the markdown table of --out here")
+    ap.add_argument(
+        "--also", nargs="*", default=[], help="folders of `secomp evaluate --json` results to add"
+    )
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     out = Path(a.out)
     if a.table:
         if not list(out.glob("*.json")):
             sys.exit(f"peers: no results in {out}")
-        Path(a.table).write_text(table(out))
+        Path(a.table).write_text(table([out, *map(Path, a.also)]))
         print(f"wrote {a.table}")
         return
     if not a.pairs:

@@ -277,6 +277,9 @@ def cmd_train(a: argparse.Namespace) -> None:
     if a.model:
         overrides.append(f"model={a.model}")
     cfg = load_config(TrainConfig, a.config, overrides)
+    from .modelio import check_hparams
+
+    check_hparams(cfg.model, cfg.hparams, a.config or "train config")
     device = setup_distributed()
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.hparams)

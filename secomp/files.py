@@ -97,6 +97,8 @@ def check_writable_dir(folder: str | Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder}: exists and is not a folder")
     target = folder if folder.exists() else _existing_parent(folder / "x")
+    if not target.is_dir():
+        raise OutputError(f"{folder}: {target} is not a folder")
     if not os.access(target, os.W_OK | os.X_OK):
         raise OutputError(f"{folder}: no permission to write in {target}")
 

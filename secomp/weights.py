@@ -373,7 +373,10 @@ def restore(root: Path, names: Sequence[str] | None, out: Path) -> list[tuple[st
             e = index[n]
             blob = Path(tmp) / f"{check_name(n)}.safetensors"
             if e.get("commit"):
-                got = history_sha256(root, e["commit"], e["path"], copy_to=blob)
+                try:
+                    got = history_sha256(root, e["commit"], e["path"], copy_to=blob)
+                except WeightsError as err:
+                    raise WeightsError(f"weights '{n}': {err}") from None
             elif (root / e["path"]).is_file():  # published, not yet sealed
                 blob.write_bytes((root / e["path"]).read_bytes())
                 got = sha256_file(blob)

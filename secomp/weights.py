@@ -295,17 +295,20 @@ def seal(root: Path, name: str) -> str:
     if sha256_file(root / rel) != entry["sha256"]:
         raise WeightsError(f"weights '{name}': {rel} does not match its sha256 in {INDEX_PATH}")
     size = f"{entry['bytes'] / 1e6:.1f} MB"
-    git(root, "add", "--", rel, INDEX_PATH)
-    git(
-        root,
-        "commit",
-        "-q",
-        "-m",
-        f"weights: publish {name} ({entry['arch']}, fp16, {size}, sha256 {entry['sha256'][:12]})",
-        "--",
-        rel,
-        INDEX_PATH,
-    )
+    # Both paths already committed as they are: a seal interrupted after its first commit.
+    if git(root, "status", "--porcelain", "--", rel, INDEX_PATH).strip():
+        git(root, "add", "--", rel, INDEX_PATH)
+        git(
+            root,
+            "commit",
+            "-q",
+            "-m",
+            f"weights: publish {name} ({entry['arch']}, fp16, {size}, "
+            f"sha256 {entry['sha256'][:12]})",
+            "--",
+            rel,
+            INDEX_PATH,
+        )
     # Not HEAD: another person may commit in this working tree between the two commands.
     commit = git(root, "log", "-1", "--format=%H", "--diff-filter=A", "--", rel).strip()
     if not commit or history_sha256(root, commit, rel) != entry["sha256"]:

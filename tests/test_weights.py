@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -146,7 +147,7 @@ def test_list_table(repo, tiny, capsys):
     assert "PESQ +0.387" in lines[1] and "STOI +0.106" in lines[1]
 
 
-def test_push_guard_dry_run_and_bad_input(repo, tiny, capsys):
+def test_push_guard_dry_run_and_bad_input(repo, tiny, capsys, monkeypatch):
     path, _ = tiny
     with pytest.raises(WeightsError, match="limit"):
         publish(repo, "big", path, limit_bytes=1000)
@@ -167,12 +168,31 @@ def test_push_guard_dry_run_and_bad_input(repo, tiny, capsys):
     with pytest.raises(WeightsError, match="letters"):
         publish(repo, "../x", path)
 
-    proc = subprocess.run(
-        [sys.executable, str(RECIPE), "--repo", str(repo), "restore", "nosuch"],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [
+    # The recipe as run from the shell: exit status 1 and one line, no traceback.
+    monkeypatch.setattr(sys, "argv", [str(RECIPE), "--repo", str(repo), "restore", "nosuch"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(RECIPE), run_name="__main__")
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
         f"error: weights 'nosuch': not in {INDEX_PATH} (published: big, big2)"
     ]
+
+
+def test_seal_completes_an_interrupted_publication(repo, tiny, tmp_path):
+    path, state = tiny
+    publish(repo, "tiny", path)
+    # The first of the two commits made, the second not (an interrupted seal, or by hand).
+    git(repo, "add", "weights")
+    git(repo, "commit", "-q", "-m", "add", "--", "weights")
+    first = git(repo, "rev-parse", "HEAD").strip()
+    assert seal(repo, "tiny") == first
+    assert read_index(repo)["tiny"]["commit"] == first
+    assert git(repo, "ls-files", "weights").split() == [INDEX_PATH]
+    assert main(["--repo", str(repo), "restore", "tiny", "--out", str(tmp_path / "c")]) == 0
+    restored = load_file(str(tmp_path / "c" / "tiny" / "model.safetensors"))
+    assert all(
+        torch.equal(restored[k], v.half().float())
+        for k, v in state.items()
+        if v.is_floating_point()
+    )

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,14 +49,14 @@ class WeightsError(ValueError):
     """A refusal or failure, as one line that names the entry or file."""
 
 
-def git(root: Path, *args: str, binary: bool = False) -> Any:
-    """Run `git -C root ARGS`; returns stdout (str, or bytes if binary). Retries while another
+def git(root: Path, *args: str) -> str:
+    """Run `git -C root ARGS`; returns its stdout. Retries while another
     process holds .git/index.lock, since several people commit in one working tree."""
     for attempt in range(20):
         proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True)
         err = proc.stderr.decode(errors="replace").strip()
         if proc.returncode == 0:
-            return proc.stdout if binary else proc.stdout.decode()
+            return proc.stdout.decode()
         if "index.lock" in err and attempt < 19:
             time.sleep(1.0)
             continue
@@ -381,7 +382,7 @@ def restore(root: Path, names: Sequence[str] | None, out: Path) -> list[tuple[st
                 except WeightsError as err:
                     raise WeightsError(f"weights '{n}': {err}") from None
             elif (root / e["path"]).is_file():  # published, not yet sealed
-                blob.write_bytes((root / e["path"]).read_bytes())
+                shutil.copyfile(root / e["path"], blob)
                 got = sha256_file(blob)
             else:
                 raise WeightsError(f"weights '{n}': no commit recorded and {e['path']} is missing")

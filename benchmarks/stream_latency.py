@@ -1,0 +1,227 @@
+"""Streaming latency: compute per 10 ms hop of secomp.stream.Streamer (normaliser, STFT, network
+step, overlap-add) on one thread, for the baselines and their compressed versions, plus the
+algorithmic latency (window + lookahead), and the peak memory of `enhance --stream` on long files.
+
+Baselines are paper-size models with random weights (the trained full-size weights are not in
+the repository; a dense model's compute does not depend on its weight values); the compressed
+models are the committed models/*.secomp files. All models are timed in one run, interleaved
+block by block (every block goes through every model, in a rotated order), so drift in the load
+of a shared machine affects all of them alike. Each block is timed twice: wall clock, and this
+thread's CPU time (`time.thread_time`), which leaves out the time the thread waited for a core
+that other processes held (on a loaded machine the wall-clock tail is mostly that wait).
+
+    python benchmarks/stream_latency.py --seconds 60 --json docs/stream_latency.json
+    python benchmarks/stream_latency.py --rss 60 1800 --json docs/stream_rss.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from machine import describe
+
+from secomp.audio import SAMPLE_RATE
+from secomp.modelio import load_model
+from secomp.models import build_model
+from secomp.stft import HOP
+from secomp.stream import Streamer, algorithmic_latency_ms
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {
+    # C2 before slimming computes as much as the baseline (dense, zeros included): not timed
+    "crn": ["models/crn-c1.secomp", "models/crn-c2-slim.secomp"],
+    "gcrn": ["models/gcrn-c1.secomp", "models/gcrn-c2-slim.secomp"],
+    "lstm": [],
+    "tcnn": [],
+}
+
+
+def load_models(archs: list[str]) -> dict[str, torch.nn.Module]:
+    out = {}
+    for arch in archs:
+        torch.manual_seed(0)
+        out[f"{arch} baseline (paper size, random init)"] = build_model(arch).eval()
+        for path in MODELS[arch]:
+            if (ROOT / path).exists():
+                out[Path(path).stem] = load_model(ROOT / path)
+    return out
+
+
+def interleaved_latency(
+    models: dict, seconds: float, warmup_s: float = 1.0, max_minutes: float = 1e9
+) -> dict:
+    """Per-model per-block times (ms) of Streamer.process over `seconds` of noise, blocks of
+    one hop, models interleaved block by block; stops early (fewer blocks, reported) after
+    `max_minutes` of wall clock."""
+    rng = np.random.default_rng(0)
+    n_warm = int(warmup_s * SAMPLE_RATE) // HOP
+    n = int(seconds * SAMPLE_RATE) // HOP
+    x = (rng.standard_normal((n_warm + n) * HOP) * 0.056).astype(np.float32)
+    names = list(models)
+    streamers = {k: Streamer(m) for k, m in models.items()}
+    times = {k: np.empty(n) for k in names}
+    cpu = {k: np.empty(n) for k in names}  # this thread's CPU time: excludes descheduled time
+    deadline = time.time() + max_minutes * 60
+    for i in range(n_warm + n):
+        if time.time() > deadline:
+            n = max(1, i - n_warm)
+            break
+        block = x[i * HOP : (i + 1) * HOP]
+        r = i % len(names)
+        for name in names[r:] + names[:r]:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            streamers[name].process(block)
+            if i >= n_warm:
+                times[name][i - n_warm] = time.perf_counter() - t0
+                cpu[name][i - n_warm] = time.thread_time() - c0
+    rows = {}
+    for name in names:
+        ms, cpu_ms = times[name][:n] * 1e3, cpu[name][:n] * 1e3
+        rows[name] = {
+            "params": sum(p.numel() for p in models[name].parameters()),
+            "median_ms": float(np.median(ms)),
+            "p99_ms": float(np.percentile(ms, 99)),
+            "worst_ms": float(ms.max()),
+            "mean_ms": float(ms.mean()),
+            "cpu_median_ms": float(np.median(cpu_ms)),
+            "cpu_p99_ms": float(np.percentile(cpu_ms, 99)),
+            "cpu_worst_ms": float(cpu_ms.max()),
+        }
+    return {"blocks": n, "hop_ms": HOP / SAMPLE_RATE * 1e3, "models": rows}
+
+
+def interleaved_onnx_latency(models: dict, seconds: float, tmp: Path) -> dict:
+    """As `interleaved_latency` for the exported streaming graphs in onnxruntime (one thread):
+    one `sess.run` per hop with the state carried; the network only (the STFT, overlap-add and
+    normaliser, timed with the PyTorch streamer, stay outside the graph)."""
+    import onnxruntime as ort
+
+    from secomp.artifact.onnx import export_onnx_streaming, stream_example
+    from secomp.models.causal import initial_state
+
+    sessions, feeds = {}, {}
+    for name, model in models.items():
+        path = export_onnx_streaming(model, tmp / f"{len(sessions)}.onnx")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        sessions[name] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        x = stream_example(model, 1)
+        feeds[name] = {
+            "input": x.numpy(),
+            **{k: v.numpy() for k, v in initial_state(model, x).items()},
+        }
+    names = list(models)
+    n = int(seconds * SAMPLE_RATE) // HOP
+    times = {k: np.empty(n) for k in names}
+    cpu = {k: np.empty(n) for k in names}
+    for i in range(n + 100):
+        r = i % len(names)
+        for name in names[r:] + names[:r]:
+            sess, feed = sessions[name], feeds[name]
+            t0, c0 = time.perf_counter(), time.thread_time()
+            _, *state = sess.run(None, feed)
+            dt, dc = time.perf_counter() - t0, time.thread_time() - c0
+            feed.update(zip(list(feed)[1:], state))
+            if i >= 100:
+                times[name][i - 100] = dt
+                cpu[name][i - 100] = dc
+    return {
+        name: {
+            "median_ms": float(np.median(t * 1e3)),
+            "p99_ms": float(np.percentile(t * 1e3, 99)),
+            "worst_ms": float(t.max() * 1e3),
+            "cpu_median_ms": float(np.median(cpu[name] * 1e3)),
+            "cpu_p99_ms": float(np.percentile(cpu[name] * 1e3, 99)),
+            "cpu_worst_ms": float(cpu[name].max() * 1e3),
+        }
+        for name, t in times.items()
+    }
+
+
+def peak_rss(model: str, minutes: list[float], block_ms: float) -> dict:
+    """Peak resident memory (MiB) of `secomp enhance MODEL --stream` on synthetic files
+    (speech-shaped noise bursts) of each length, each in a fresh process."""
+    import soundfile as sf
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in minutes:
+            src, dst = Path(tmp) / f"in{m:g}.wav", Path(tmp) / f"out{m:g}.wav"
+            n = int(m * 60 * SAMPLE_RATE)
+            rng = np.random.default_rng(0)
+            with sf.SoundFile(str(src), "w", SAMPLE_RATE, 1, "PCM_16") as f:
+                for start in range(0, n, 10 * SAMPLE_RATE):
+                    k = min(10 * SAMPLE_RATE, n - start)
+                    env = 0.5 + 0.5 * np.sin(np.arange(k) / SAMPLE_RATE * 2 * np.pi * 3)
+                    f.write((rng.standard_normal(k) * 0.05 * env).astype(np.float32))
+            cmd = [
+                sys.executable, "-c",
+                "import resource, sys; from secomp.cli import main; main(sys.argv[1:]); "
+                "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
+                "enhance", model, str(src), "-o", str(dst), "--stream", "--quiet",
+                "--block-ms", str(block_ms),
+            ]  # fmt: skip
+            t0 = time.perf_counter()
+            r = subprocess.run(
+                cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+            )
+            if r.returncode:
+                raise RuntimeError(r.stderr[-2000:])
+            kib = int(r.stdout.split("RSS")[-1].split()[0])
+            out[f"{m:g} min"] = {
+                "peak_rss_mib": kib / 1024,
+                "wall_s": time.perf_counter() - t0,
+                "output_samples": sf.info(str(dst)).frames,
+                "input_samples": n,
+            }
+    return {"model": model, "block_ms": block_ms, "files": out}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--archs", nargs="+", default=list(MODELS))
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--max-minutes", type=float, default=1e9, help="wall-clock cap on the run")
+    p.add_argument("--rss", nargs="+", type=float, default=None, metavar="MINUTES")
+    p.add_argument("--rss-model", default="demo")
+    p.add_argument("--rss-block-ms", type=float, default=100.0)
+    p.add_argument("--onnx", action="store_true", help="time the streaming ONNX graphs instead")
+    p.add_argument("--json", default=None)
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    load_before = os.getloadavg()
+    t0 = time.time()
+    if a.rss:
+        result = peak_rss(a.rss_model, a.rss, a.rss_block_ms)
+    elif a.onnx:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = interleaved_onnx_latency(load_models(a.archs), a.seconds, Path(tmp))
+        result = {"hop_ms": HOP / SAMPLE_RATE * 1e3, "onnxruntime": rows}
+    else:
+        result = interleaved_latency(load_models(a.archs), a.seconds, max_minutes=a.max_minutes)
+        result["algorithmic_latency_ms"] = algorithmic_latency_ms()
+    result.update(
+        machine=describe(),
+        threads=1,
+        loadavg_before=load_before,
+        loadavg_after=os.getloadavg(),
+        wall_s=time.time() - t0,
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    )
+    text = json.dumps(result, indent=1)
+    print(text)
+    if a.json:
+        Path(a.json).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -92,6 +92,8 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     set_threads(a.threads)
     device = _device(a.device)
     model = _load(a.model, device)
+    if a.dnsmos:
+        return _evaluate_dnsmos(a, model, device)
     if is_separation_manifest(a.pairs):
         return _evaluate_separation(a, model, device)
     pairs = read_pairs(a.pairs)
@@ -100,6 +102,28 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     save_results(a, summary, rows, write_rows_csv)
     print(format_summary(summary))
     if summary.get("failed"):
+        sys.exit(1)
+
+
+def _evaluate_dnsmos(a: argparse.Namespace, model, device: str) -> None:
+    from .audio import list_audio
+    from .data import read_pairs
+    from .evaluate import evaluate_dnsmos, format_dnsmos, write_dnsmos_csv
+
+    src = Path(a.pairs)
+    if src.suffix == ".csv":
+        files = [p.noisy for p in read_pairs(src)]
+    elif src.is_dir():
+        files = [f for f in list_audio(src) if not f.stem.endswith("_clean")]
+    else:
+        raise FileNotFoundError(f"{src}: no such folder or manifest")
+    if not files:
+        raise ValueError(f"{src}: no audio files")
+    summary, rows = evaluate_dnsmos(model, files, not a.quiet, device, a.threads or 1)
+    summary = {"model": a.model, "pairs": str(a.pairs), **summary}
+    save_results(a, summary, rows, write_dnsmos_csv)
+    print(format_dnsmos(summary))
+    if summary["failed"]:
         sys.exit(1)
 
 
@@ -502,6 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pairs", required=True, help="folder of pairs or manifest.csv")
     s.add_argument("--json", help="write the summary (means, 95%% intervals, failures) here")
     s.add_argument("--csv", help="write one row of metrics per file here")
+    s.add_argument(
+        "--dnsmos", action="store_true",
+        help="no clean reference: DNSMOS P.835 SIG/BAK/OVRL of each recording in --pairs (a "
+        "folder of audio or a manifest) before and after enhancement (extra 'dnsmos')",
+    )
     overwrite_options(s)
     s.add_argument("--jobs", type=int, default=None, help="metric processes (default: all cores)")
     threads_option(s)

@@ -167,3 +167,107 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary["missing"]:
         lines.append(f"missing metric values: {len(summary['missing'])} (see JSON 'missing')")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- no reference
+
+DNSMOS_INPUT = 144160  # samples: the P.835 model's fixed 9.01 s input at 16 kHz
+# The polynomials that map the network's raw outputs to MOS (DNSMOS P.835, as in speechmos).
+DNSMOS_POLY = {
+    "sig": np.poly1d([-0.08397278, 1.22083953, 0.0052439]),
+    "bak": np.poly1d([-0.13166888, 1.60915514, -0.39604546]),
+    "ovrl": np.poly1d([-0.06766283, 1.11546468, 0.04602535]),
+}
+
+
+def dnsmos_session(threads: int = 1):
+    """An onnxruntime session of DNSMOS P.835 (SIG/BAK/OVRL), from the ONNX model the `speechmos`
+    package ships (read from its folder: no download, and none of its own imports)."""
+    import importlib.util
+
+    import onnxruntime as ort
+
+    spec = importlib.util.find_spec("speechmos")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("DNSMOS needs the speechmos package", name="speechmos")
+    path = Path(list(spec.submodule_search_locations)[0]) / "dnsmos_models" / "sig_bak_ovr.onnx"
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def dnsmos(x: np.ndarray, session) -> dict[str, float]:
+    """DNSMOS P.835 of 16 kHz mono `x` in [-1, 1]: SIG (speech), BAK (background), OVRL
+    (overall), each a MOS in [1, 5], averaged over 9.01 s windows at 1 s hops (a shorter input
+    is repeated to 9.01 s, as the reference implementation does)."""
+    x = np.clip(np.asarray(x, np.float32), -1.0, 1.0)
+    while len(x) < DNSMOS_INPUT:
+        x = np.concatenate([x, x])
+    hops = int(np.floor(len(x) / 16000) - DNSMOS_INPUT / 16000) + 1
+    segs = [x[i * 16000 : i * 16000 + DNSMOS_INPUT] for i in range(max(hops, 1))]
+    segs = np.stack([s for s in segs if len(s) == DNSMOS_INPUT])
+    raw = session.run(None, {"input_1": segs})[0]  # [windows, 3]: sig, bak, ovrl
+    return {k: float(np.mean(DNSMOS_POLY[k](raw[:, i]))) for i, k in enumerate(DNSMOS_POLY)}
+
+
+def evaluate_dnsmos(
+    model: nn.Module | None,
+    files: list[Path],
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+    threads: int = 1,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(summary, rows) of DNSMOS for recordings without a clean reference: each file as it is
+    ("noisy") and enhanced by `model` (None: identity). A file that fails to load is listed in
+    summary["failed"] and the others go on."""
+    from .files import run_batch
+
+    session = dnsmos_session(threads)
+    rows: list[dict[str, Any]] = []
+
+    def one(src: Path, _: Path) -> None:
+        x = load_audio(src)
+        y = x if model is None else enhance_array(model, x, device=device)
+        rows.append({"id": str(src), "noisy": dnsmos(x, session), "enhanced": dnsmos(y, session)})
+
+    result = run_batch([(f, f) for f in files], one, desc="dnsmos", progress=progress)
+    summary: dict[str, Any] = {"n": len(rows), "metric": "DNSMOS P.835"}
+    ci: dict[str, dict[str, float]] = {}
+    for side in ("noisy", "enhanced", "improvement"):
+        summary[side], ci[side] = {}, {}
+        for k in DNSMOS_POLY:
+            vals = [
+                r["enhanced"][k] - r["noisy"][k] if side == "improvement" else r[side][k]
+                for r in rows
+            ]
+            s = mean_ci95(vals)
+            summary[side][k], ci[side][k] = s["mean"], s["ci95"]
+    summary["ci95"] = ci
+    summary["failed"] = [{"id": f, "reason": why} for f, why in result.failed]
+    return summary, rows
+
+
+def write_dnsmos_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
+    from .files import atomic_write
+
+    cols = [f"{s}_{k}" for s in ("noisy", "enhanced") for k in DNSMOS_POLY]
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", *cols])
+        for r in rows:
+            vals = [r[s][k] for s in ("noisy", "enhanced") for k in DNSMOS_POLY]
+            w.writerow([r["id"]] + [f"{v:.4f}" for v in vals])
+
+
+def format_dnsmos(summary: dict[str, Any]) -> str:
+    """DNSMOS means with 95% intervals, input -> enhanced."""
+    lines = [f"DNSMOS P.835 over {summary['n']} file(s) (no reference), input -> enhanced:"]
+    for k in DNSMOS_POLY:
+        ci = summary["ci95"]["improvement"][k]
+        lines.append(
+            f"{k.upper():>5} {summary['noisy'][k]:5.2f} -> {summary['enhanced'][k]:5.2f}  "
+            f"({summary['improvement'][k]:+.2f} +- {ci:.2f})"
+        )
+    if summary["failed"]:
+        lines.append(f"failed files: {len(summary['failed'])} (see JSON 'failed')")
+    return "\n".join(lines)

@@ -111,7 +111,7 @@ def test_evaluate_reports_bad_file_and_continues(testset, tmp_path):
         shutil.copy(f, tmp_path / f.name)
     rows = [man[0], man[1], man[2], "x,broken.flac,broken.flac,s,n,0"]
     (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
-    secomp(
+    r = secomp(
         "evaluate",
         "identity",
         "--pairs",
@@ -121,7 +121,9 @@ def test_evaluate_reports_bad_file_and_continues(testset, tmp_path):
         "--jobs",
         1,
         "--quiet",
+        check=False,
     )
+    assert r.returncode == 1, r.stderr[-2000:]  # others scored; the exit code says one failed
     out = json.loads((tmp_path / "o.json").read_text())
     assert (
         out["n"] == 2

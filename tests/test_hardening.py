@@ -358,3 +358,29 @@ def test_wheel_has_the_presets_and_works_from_another_folder(tmp_path):
                        env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert [ln.split()[0] for ln in r.stdout.splitlines()] == ["c1", "c2", "demo"]
+
+
+# ----------------------------------------------------------------------------- no reference
+
+
+def test_dnsmos_scores_real_recordings_without_a_reference(tmp_path):
+    """DNSMOS P.835 (speechmos's ONNX model, onnxruntime, offline) on a real utterance: its
+    background score drops when a real noise is mixed in at 0 dB; a bad file is listed and
+    the others are scored."""
+    pytest.importorskip("speechmos")  # the [dnsmos] extra, part of [test]
+    from secomp.audio import load_audio
+    from secomp.evaluate import dnsmos, dnsmos_session, evaluate_dnsmos
+
+    clean = load_audio(sorted((DEMO_DATA / "speech" / "test").rglob("*.flac"))[0])
+    noise = load_audio(DEMO_DATA / "noise" / "train" / "sc_doing_the_dishes.flac")
+    noise = np.resize(noise, len(clean))
+    noisy = clean + noise * np.sqrt(np.mean(clean**2) / np.mean(noise**2))
+    session = dnsmos_session()
+    c, n = dnsmos(clean, session), dnsmos(noisy / np.abs(noisy).max() * 0.9, session)
+    assert all(1.0 <= v <= 5.0 for v in (*c.values(), *n.values()))
+    assert c["bak"] > n["bak"] + 0.5 and c["ovrl"] > n["ovrl"], (c, n)
+    sf.write(tmp_path / "mix.flac", noisy / np.abs(noisy).max() * 0.9, 16000)
+    (tmp_path / "bad.flac").write_bytes(b"not audio")
+    summary, rows = evaluate_dnsmos(None, sorted(tmp_path.glob("*.flac")), progress=False)
+    assert summary["n"] == 1 and len(summary["failed"]) == 1
+    assert summary["noisy"]["bak"] == pytest.approx(n["bak"], abs=0.05)  # FLAC rounding only

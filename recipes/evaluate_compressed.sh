@@ -5,6 +5,6 @@ set -eu
 mkdir -p results/compressed
 for m in ${MODELS:-crn-c1 crn-c2 gcrn-c1 gcrn-c2}; do
   for s in matched untrained; do
-    secomp evaluate models/$m.secomp --pairs testsets/$s --json results/compressed/${m}_$s.json --quiet
+    secomp evaluate models/$m.secomp --pairs testsets/$s --json results/compressed/${m}_$s.json --overwrite --quiet
   done
 done

@@ -12,5 +12,5 @@ N=${N:-150}
 mkdir -p results/selection
 for item in "$@"; do
   name=${item%%=*}
-  secomp evaluate "${item#*=}" --pairs testsets/valid --json results/selection/$name.json --quiet
+  secomp evaluate "${item#*=}" --pairs testsets/valid --json results/selection/$name.json --overwrite --quiet
 done

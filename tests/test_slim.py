@@ -17,6 +17,7 @@ from secomp.compress.groups import prunable_tensors
 from secomp.compress.prune import prune_mask
 from secomp.modelio import load_model, save_model
 from secomp.models import build_model
+from secomp.models.base import MagnitudeModel
 
 from .conftest import run_secomp
 from .test_models import SMALL
@@ -109,7 +110,11 @@ def test_slim_drops_unread_conv_inputs(noisy, tmp_path):
     slim, rows = slim_model(model)
     for name, kept in zeroed.items():
         assert len(slim.slim[name]["in_index"]) == kept, name
-    assert {r["name"] for r in rows} == set(zeroed)
+    # the decoder's unread inputs also leave the last residual block's outputs unread
+    assert {r["name"] for r in rows} == set(zeroed) | {"tcm.5.out"}
+    # (decoder.0 reads channels x 4 frequencies of the 32-feature stream; channels 0, 2 unread)
+    unread = set(range(0, 4)) | set(range(8, 12))
+    assert slim.slim["tcm.5.out"]["out_index"] == [c for c in range(32) if c not in unread]
     with torch.inference_mode():
         ref, out = model(noisy), slim(noisy)
     assert (ref - out).abs().max() <= 1e-5
@@ -123,6 +128,10 @@ def test_unsupported_models_are_refused():
     with pytest.raises(SlimError, match="nothing to remove"):
         slim_model(build_model("tcnn", **SMALL["tcnn"]))
     model = build_model("lstm", hidden=8, layers=1)
+    with pytest.raises(SlimError, match="nothing to remove"):
+        slim_model(model)
+    with torch.no_grad():
+        model.lstm.weight_ih_l0[:, 0] = 0
     slim, _ = slim_model(model)
     with pytest.raises(SlimError, match="already"):
         slim_model(slim)
@@ -214,3 +223,84 @@ def test_slim_drops_output_channels_nobody_reads(noisy, tmp_path):
             from secomp.artifact.onnx import export_onnx, onnx_parity
 
             assert onnx_parity(slim, export_onnx(slim, tmp_path / "s.onnx")) <= 1e-4
+
+
+class UserCRN(MagnitudeModel):
+    """A user's model that is not in the zoo: a conv encoder, a GRU, a transposed-conv decoder
+    fed the concatenation of the GRU output and the encoder output (a skip connection)."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc1 = torch.nn.Conv2d(1, 6, (1, 5), (1, 4))  # 161 -> 40 bins
+        self.enc2 = torch.nn.Conv2d(6, 8, (1, 4), (1, 4))  # 40 -> 10 bins
+        self.gru = torch.nn.GRU(80, 24, num_layers=2, batch_first=True)
+        self.mid = torch.nn.Linear(24, 80)
+        self.dec = torch.nn.ConvTranspose2d(16, 6, (1, 4), (1, 4))  # 10 -> 40 bins
+        self.out = torch.nn.ConvTranspose2d(12, 1, (1, 5), (1, 4))  # 40 -> 161 bins
+
+    def core(self, mag: torch.Tensor) -> torch.Tensor:  # [B, T, 161] -> [B, T, 161]
+        e1 = torch.relu(self.enc1(mag.unsqueeze(1)))  # [B, 6, T, 40]
+        e2 = torch.relu(self.enc2(e1))  # [B, 8, T, 10]
+        b, c, t, f = e2.shape
+        h, _ = self.gru(e2.permute(0, 2, 1, 3).reshape(b, t, c * f))
+        h = self.mid(h).reshape(b, t, c, f).permute(0, 2, 1, 3)
+        d = torch.relu(self.dec(torch.cat([h, e2], 1)))
+        return torch.nn.functional.softplus(self.out(torch.cat([d, e1], 1))).squeeze(1)
+
+
+@pytest.fixture
+def user_model_registered():
+    """UserCRN registered for the test only (files of it load by name), removed afterwards."""
+    from secomp.models.registry import MODELS, register
+
+    register("test-user-crn")(UserCRN)
+    yield UserCRN
+    MODELS.pop("test-user-crn")
+    del UserCRN.arch
+
+
+def test_slim_a_model_that_is_not_in_the_zoo(noisy, tmp_path, user_model_registered):
+    """Every layer type of the user's model is slimmed from the traced structure: the skip
+    concatenation, the reshape into the GRU, the GRU stack, the transposed convolutions."""
+    model = build_model("test-user-crn")
+    structured_prune(model, 0.5)
+    slim, rows = slim_model(model)
+    names = {r["name"] for r in rows}
+    assert {"enc1", "enc2", "gru", "mid", "dec"} <= names
+    # enc1's channels are read by enc2 and by `out` (the skip): both decide
+    read = (model.enc2.weight.abs().sum((0, 2, 3)) != 0) | (
+        model.out.weight[6:].abs().sum((1, 2, 3)) != 0
+    )
+    made = (model.enc1.weight.abs().sum((1, 2, 3)) != 0) | (model.enc1.bias != 0)
+    assert (
+        slim.slim["enc1"].get("out_index", list(range(6)))
+        == torch.nonzero(read & made).flatten().tolist()
+    )
+    with torch.inference_mode():
+        ref, out = model(noisy), slim(noisy)
+    assert (ref - out).abs().max() <= 1e-5
+    assert count_macs(slim)["dense"] < count_macs(model)["dense"]
+    save_artifact(slim, tmp_path / "u.secomp", prunable_tensors(slim))
+    with torch.inference_mode():
+        assert torch.equal(load_model(tmp_path / "u.secomp")(noisy), out)
+    if importlib.util.find_spec("onnxruntime") is not None:
+        from secomp.artifact.onnx import export_onnx, onnx_parity
+
+        assert onnx_parity(slim, export_onnx(slim, tmp_path / "u.onnx")) <= 1e-4
+
+
+def test_exactly_zero_units_behind_a_layernorm_are_removed(noisy):
+    """GCRN: a grouped-LSTM unit whose gate rows and candidate biases are all zero outputs
+    exactly 0, so the LayerNorm after it sees the same zero once the unit is gone."""
+    model = build_model("gcrn", **SLIMMABLE["gcrn"])
+    structured_prune(model, 0.0)
+    lstm = model.glstm.lstms[0][1]
+    h = lstm.hidden_size
+    rows = torch.tensor([g * h + u for g in range(4) for u in (1, 3)])
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(lstm, name)[rows] = 0
+    slim, _ = slim_model(model)
+    assert slim.slim["glstm.lstms.0.1"]["hidden"] == [h - 2]
+    with torch.inference_mode():
+        assert (model(noisy) - slim(noisy)).abs().max() <= 1e-5

@@ -7,8 +7,9 @@ reader map says so, the output channels nobody reads:
 
 Dropped inputs contributed exact zeros, so kept outputs equal the original ones up to float
 summation order. Dropped outputs become zeros; that is exact only because no later layer
-reads them (secomp/artifact/slim.py decides which). Works for Conv1d/2d and ConvTranspose1d/2d
-without groups.
+reads them, or because they are exactly zero anyway (secomp/artifact/slim.py decides which).
+Works for Conv1d/2d and ConvTranspose1d/2d without groups. `SlimLinear` does the same for a
+Linear layer on the last axis.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def conv_args(conv: nn.Module) -> dict:
         for k, v in ((k, getattr(conv, k)) for k in CONV_ARGS)
     }
     args["bias"] = conv.bias is not None
-    if isinstance(conv, nn.modules.conv._ConvTransposeNd):
+    if conv.transposed:
         args["output_padding"] = list(conv.output_padding)
     return args
 
@@ -75,3 +76,38 @@ class SlimConv(nn.Module):
             return y
         zero = y.new_zeros((y.shape[0], 1) + tuple(y.shape[2:]))
         return torch.cat([y, zero], 1).index_select(1, self.out_pos)
+
+
+class SlimLinear(nn.Module):
+    """A Linear layer reading the features `in_index` of its input (the others have zero
+    weights) and computing the outputs `out_index` (the others are zeros that nobody reads or
+    that were zero anyway), on the last axis: [..., in_width] -> [..., out_width]."""
+
+    def __init__(
+        self,
+        in_width: int,
+        in_index: list[int],
+        out_width: int,
+        bias: bool = True,
+        out_index: list[int] | None = None,
+    ):
+        super().__init__()
+        _check_index(in_index, in_width, "in_index")
+        n_out = out_width
+        if out_index is not None:
+            _check_index(out_index, out_width, "out_index")
+            n_out = len(out_index)
+            pos = torch.full((out_width,), n_out, dtype=torch.long)
+            pos[torch.tensor(out_index)] = torch.arange(n_out)
+            self.register_buffer("out_pos", pos, False)
+        else:
+            self.out_pos = None
+        self.linear = nn.Linear(len(in_index), n_out, bias=bias)
+        self.register_buffer("in_index", torch.tensor(in_index, dtype=torch.long), False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x.index_select(-1, self.in_index))
+        if self.out_pos is None:
+            return y
+        zero = y.new_zeros(tuple(y.shape[:-1]) + (1,))
+        return torch.cat([y, zero], -1).index_select(-1, self.out_pos)

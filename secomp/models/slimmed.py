@@ -2,22 +2,25 @@
 the narrower layer `secomp slim` made (secomp/artifact/slim.py); weights come from the file.
 
 Spec entries: recurrent stacks map to SlimRNN arguments (they have a "mode"); convolutions map
-to {"kind": "conv", ...SlimConv arguments}.
+to {"kind": "conv", ...SlimConv arguments}; linear layers to {"kind": "linear", ...SlimLinear
+arguments}.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from .slim_conv import SlimConv
+from .slim_conv import SlimConv, SlimLinear
 from .slim_rnn import SlimRNN
-
-_REPLACEABLE = (nn.LSTM, nn.GRU, SlimRNN, nn.modules.conv._ConvNd, SlimConv)
 
 
 def slim_layer(args: dict) -> nn.Module:
-    if args.get("kind") == "conv":
-        return SlimConv(**{k: v for k, v in args.items() if k != "kind"})
+    kind = args.get("kind")
+    rest = {k: v for k, v in args.items() if k != "kind"}
+    if kind == "conv":
+        return SlimConv(**rest)
+    if kind == "linear":
+        return SlimLinear(**rest)
     return SlimRNN(**args)
 
 
@@ -30,9 +33,15 @@ def apply_slim(model: nn.Module, spec: dict[str, dict]) -> nn.Module:
 
 
 def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
-    """Put `new` where the recurrent or convolution layer `name` (dotted module name) is."""
+    """Put `new` where the recurrent, convolution or linear layer `name` (dotted module name)
+    is."""
+    from ..structure.layers import is_replaceable
+
     parent_name, _, attr = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
-    if not isinstance(getattr(parent, attr, None), _REPLACEABLE):
-        raise ValueError(f"slim spec names {name}, which is not a recurrent or convolution layer")
+    old = getattr(parent, attr, None)
+    if old is None or not is_replaceable(old):
+        raise ValueError(
+            f"slim spec names {name}, which is not a recurrent, convolution or linear layer"
+        )
     setattr(parent, attr, new)

@@ -1,3 +1,4 @@
+import copy
 import json
 import math
 import os
@@ -259,3 +260,125 @@ def test_masks_hold_under_ddp(tmp_path):
     b = torch.load(tmp_path / "rank1.pt", weights_only=True)
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+# ----------------------------------------------------------------------------- issue 13/14 options
+
+
+class ConvGRU(torch.nn.Module):
+    """A user's model (not in the zoo) on 16-bin features: conv -> GRU -> linear mask."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(16, 12, 3, padding=1)
+        self.gru = torch.nn.GRU(12, 10, num_layers=2, batch_first=True)
+        self.out = torch.nn.Linear(10, 16)
+
+    def forward(self, x):  # x [B, T, 16]
+        h = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        return x * torch.sigmoid(self.out(self.gru(h)[0]))
+
+
+def _user_data():
+    g = torch.Generator().manual_seed(1)
+    clean = [torch.rand(4, 12, 16, generator=g) for _ in range(6)]
+    return [(c + 0.3 * torch.rand(c.shape, generator=g), c) for c in clean]
+
+
+def _user_loss(model, noisy, clean):
+    return torch.nn.functional.mse_loss(model(noisy), clean)
+
+
+def test_rank_norm_l1_and_l2_prune_different_groups():
+    """Column 0 = [1, 1, 1, 1] (L1 4, L2 2), column 1 = [3, 0, 0, 0] (L1 3, L2 3)."""
+    lin = torch.nn.Linear(2, 4, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 3.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]))
+    t = prunable_tensors(lin)[0]
+    full = torch.ones(4, 2, dtype=torch.bool)
+    by_l2 = prune_mask(t, lin.weight, full, 0.5, True, "l2")
+    by_l1 = prune_mask(t, lin.weight, full, 0.5, True, "l1")
+    assert not by_l2[:, 0].any() and by_l2[:, 1].all()
+    assert not by_l1[:, 1].any() and by_l1[:, 0].all()
+
+
+def test_sparse_group_lasso_is_l1_plus_group_lasso():
+    from secomp.compress.regularize import regularizer
+
+    model = AllLayers()
+    tensors = prunable_tensors(model)
+    sgl = regularizer("sparse_group_lasso", tensors, lambda1=1.0, lambda2=0.1)(model)
+    want = l1_penalty(model, tensors) + 0.1 * group_lasso_penalty(model, tensors)
+    torch.testing.assert_close(sgl, want)
+    with pytest.raises(ValueError, match="unknown regularizer"):
+        regularizer("l3", tensors)
+
+
+def test_distillation_term_is_zero_for_the_teacher_and_positive_otherwise():
+    from secomp.compress.pipeline import distill_loss, distillation_term
+
+    torch.manual_seed(0)
+    model = ConvGRU()
+    noisy, clean = _user_data()[0]
+    assert float(distillation_term(model, model, noisy)) == 0.0
+    teacher = copy.deepcopy(model)
+    loss = distill_loss(_user_loss, model, 2.0)  # the teacher is a frozen copy
+    assert float(loss(model, noisy, clean)) == pytest.approx(float(_user_loss(model, noisy, clean)))
+    with torch.no_grad():
+        model.out.weight.add_(0.5)
+    d = float(distillation_term(model, teacher, noisy))
+    assert d > 0
+    gap = float(loss(model, noisy, clean)) - float(_user_loss(model, noisy, clean))
+    assert gap == pytest.approx(2.0 * d, rel=1e-5)
+
+
+def test_channel_groups_with_decay_and_distill_slim_everything_pruned(tmp_path):
+    """C2 with coupled channel groups on a user's model: lambda decays 10% per round, the
+    distillation term is on, and everything pruned leaves when slimming (exact output)."""
+    from secomp.artifact.slim import slim_model
+    from secomp.compress import CompressConfig, compress
+    from secomp.train import TrainConfig, TrainData
+
+    torch.manual_seed(0)
+    loader = _user_data()
+    data = TrainData.from_iterable(loader, valid=loader[:2])
+    cfg = CompressConfig(
+        stages=["S", "P"],
+        groups="channel",
+        regularizer="sparse_group_lasso",
+        reg_lambda=0.5,
+        reg_decay=0.9,
+        reg_steps=4,
+        rounds=3,
+        min_round_fraction=0.0,
+        finetune_steps=2,
+        tolerance=10.0,  # accept every ratio: prune half of what remains each round
+        max_ratio=0.5,
+        ratio_step=0.25,
+        rank_norm="l1",
+        distill=1.0,
+        quality_items=0,
+        train=TrainConfig(lr=1e-3, valid_every=2, log_every=2, amp=False),
+    )
+    model = ConvGRU()
+    result = compress(model, data, cfg, tmp_path, loss=_user_loss, progress=False)
+    rows = {r["unit"]: r for r in result.progress["rounds"]}
+    lam = result.progress["reg_lambda_abs"]
+    for k in (1, 2, 3):
+        assert rows[f"P{k}"]["reg_lambda_abs"] == pytest.approx(lam * 0.9**k)
+    x = loader[0][0]
+    slim, _ = slim_model(result.model.eval(), example=x[:1])
+    with torch.inference_mode():
+        assert (result.model(x) - slim(x)).abs().max() <= 1e-5
+    # pruned conv channels and GRU units are gone from the slim model, not just zero
+    kept = int(result.masks["conv.bias"].sum())
+    assert (
+        kept < 12
+        and slim.slim["conv"]["out_index"]
+        == torch.nonzero(result.masks["conv.bias"]).flatten().tolist()
+    )
+    h = 10
+    for k in range(2):
+        rows = result.masks[f"gru.weight_hh_l{k}"].reshape(3, h, h).any(0).any(1)
+        assert slim.slim["gru"]["hidden"][k] <= int(rows.sum()) < h
+    assert sum(p.numel() for p in slim.parameters()) < sum(p.numel() for p in model.parameters())

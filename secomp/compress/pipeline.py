@@ -1,18 +1,25 @@
 """The compression pipelines (method.md section 3) as one resumable sequence of units.
 
-    S   sparse regularization: fine-tune with lambda * (L1 | group lasso) added to the loss
-    P1.. iterative pruning rounds: sensitivity analysis -> prune every tensor at its ratio ->
-        fine-tune with masks; stop when a round removes < min_round_fraction of what remains
+    S   sparse regularization: fine-tune with lambda * (L1 | group lasso | sparse group lasso)
+        added to the loss
+    P1.. iterative pruning rounds: sensitivity analysis -> prune every unit at its ratio ->
+        fine-tune with masks (and, with reg_decay > 0, the penalty at lambda * reg_decay^k);
+        stop when a round removes < min_round_fraction of what remains
     Q   k-means quantization of the remaining weights, then centroid fine-tuning
 
 C1 = S(L1) + P(unstructured) + Q, C2 = S(group lasso) + P(structured) + Q; any subset of S, P, Q
-runs (the paper's ablations). After every unit the model, masks and codebooks are written
-atomically to OUT/state.safetensors and the unit is recorded in OUT/progress.json; fine-tuning
-inside a unit checkpoints through the training engine, so a killed run resumes where it was.
+runs (the paper's ablations). A prune unit is one tensor (`groups: tensor`, the paper's groups)
+or the coupled channel groups of one layer (`groups: channel`, structure/groups.py: everything
+pruned is then removed by `secomp slim`). With `distill: w`, every fine-tuning loss (S, P, Q)
+adds w * MSE(model output, output of the frozen uncompressed model). After every unit the
+model, masks and codebooks are written atomically to OUT/state.safetensors and the unit is
+recorded in OUT/progress.json; fine-tuning inside a unit checkpoints through the training
+engine, so a killed run resumes where it was.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -21,38 +28,50 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..models import model_config
 from ..train import TrainConfig, TrainData, TrainHooks, fit, validation_loss
-from .groups import PrunableTensor, prunable_tensors
+from .groups import (
+    GROUP_MODES,
+    RANK_NORMS,
+    PrunableTensor,
+    TensorUnit,
+    channel_units,
+    prunable_tensors,
+)
 from .masks import Masks, apply_masks, count_nonzero, full_masks, sparsity
-from .prune import prune_mask
 from .quantize import CentroidTuner, Codebook, quantize_model
-from .regularize import PENALTIES, make_penalty
+from .regularize import REGULARIZERS, make_penalty, regularizer
 from .sensitivity import plot_sensitivity, sensitivity_analysis, write_sensitivity_csv
 
 
 @dataclass
 class CompressConfig:
     stages: list[str] = field(default_factory=lambda: ["S", "P", "Q"])
-    # what is prunable (groups.py)
+    # what is prunable (groups.py): per-tensor groups, or coupled channel groups
+    groups: str = "tensor"  # tensor | channel (channel implies structured pruning)
     structured: bool = False
     conv_grouping: str = "kernel"
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     prune_bias: bool = False
     # S: sparse regularization
-    regularizer: str = "l1"  # l1 | group_lasso
+    regularizer: str = "l1"  # l1 | group_lasso | sparse_group_lasso
     reg_lambda: float = 0.1
+    reg_lambda1: float = 1.0  # sparse_group_lasso: lambda1 * L1 + lambda2 * group lasso
+    reg_lambda2: float = 0.1
+    reg_decay: float = 0.0  # > 0: the penalty also in every P round, at lambda * reg_decay^k
     reg_relative: bool = True  # lambda as a fraction of the initial task loss (see reg_scale)
     reg_steps: int = 1000
     # P: sensitivity analysis + iterative pruning
     tolerance: float = 0.2
-    tolerance_mode: str = "relative"
+    tolerance_mode: str = "relative"  # relative | absolute
     max_ratio: float = 1.0
     ratio_step: float = 0.05
+    rank_norm: str = "l2"  # structured pruning ranks groups by their l2 | l1 norm
     sensitivity_batches: int = 4
     rounds: int = 5
     min_round_fraction: float = 0.01
@@ -65,6 +84,7 @@ class CompressConfig:
     centroid_lr: float = 1e-5
     # evaluation and training of every fine-tuning phase
     quality_items: int = 16
+    distill: float = 0.0  # weight of the distance to the uncompressed model's output
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -168,6 +188,28 @@ class CompressResult:
     progress: dict[str, Any]
 
 
+def distillation_term(
+    student: nn.Module, teacher: nn.Module, noisy: torch.Tensor
+) -> torch.Tensor:
+    """MSE between the student's and the frozen teacher's outputs on `noisy` (for waveform
+    models: the enhanced waveforms [B, N])."""
+    with torch.no_grad():
+        target = teacher(noisy).float()
+    return F.mse_loss(student(noisy).float(), target)
+
+
+def distill_loss(loss_fn, model: nn.Module, weight: float):
+    """loss_fn plus weight x distillation_term towards a frozen copy of `model` as it is now."""
+    teacher = copy.deepcopy(model).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+
+    def fn(m: nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        return loss_fn(m, noisy, clean) + weight * distillation_term(m, teacher, noisy)
+
+    return fn
+
+
 def plan_units(cfg: CompressConfig) -> list[str]:
     units = []
     for s in cfg.stages:
@@ -198,13 +240,28 @@ def compress(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.regularizer not in PENALTIES:
-        raise ValueError(f"unknown regularizer '{cfg.regularizer}'")
+    for key, value, known in (
+        ("regularizer", cfg.regularizer, REGULARIZERS),
+        ("groups", cfg.groups, GROUP_MODES),
+        ("rank_norm", cfg.rank_norm, RANK_NORMS),
+    ):
+        if value not in known:
+            raise ValueError(f"unknown {key} '{value}' ({', '.join(known)})")
     tensors = prunable_tensors(model, cfg.include, cfg.exclude, cfg.conv_grouping, cfg.prune_bias)
     if not tensors:
         raise ValueError("no prunable tensors (check include/exclude patterns)")
+    if cfg.groups == "channel":  # traced once, on one validation input of the model
+        units: list = channel_units(model, data.valid[0][0][:1])
+        if not units:
+            raise ValueError("groups: channel found no channel that slimming could remove")
+    else:
+        units = [TensorUnit(t, cfg.structured) for t in tensors]
+    structured = cfg.structured or cfg.groups == "channel"
     loss_fn = loss or (lambda m, noisy, clean: m.loss(noisy, clean))
+    # the frozen uncompressed model, before any state of a resumed run is loaded
+    tune_loss = distill_loss(loss_fn, model, cfg.distill) if cfg.distill > 0 else loss_fn
     sens_batches = data.valid[: cfg.sensitivity_batches]
+    reg_weights = {"lambda1": cfg.reg_lambda1, "lambda2": cfg.reg_lambda2}
 
     def eval_loss(m: nn.Module) -> float:
         return validation_loss(m, sens_batches, loss_fn, cfg.train.amp)
@@ -216,6 +273,11 @@ def compress(
             "another --out (nothing was changed)"
         )
     masks: Masks = full_masks(model, tensors)
+    params = dict(model.named_parameters())
+    for u in units:  # channel units also cover biases
+        for p in u.params:
+            if p not in masks:
+                masks[p] = torch.ones_like(params[p], dtype=torch.bool)
     books: dict[str, Codebook] = {}
     if resume and progress_path.exists():
         prog = json.loads(progress_path.read_text())
@@ -242,7 +304,7 @@ def compress(
 
     def tune(unit: str, steps: int, hooks: TrainHooks) -> dict[str, Any]:
         tcfg = TrainConfig(**{**cfg.train.__dict__, "steps": steps, "max_minutes": 0.0})
-        hooks.loss = loss_fn
+        hooks.loss = tune_loss
         return fit(model, data, tcfg, out / "work" / unit, hooks, resume=True, progress=progress)
 
     def masks_hook(m: nn.Module) -> None:
@@ -254,6 +316,17 @@ def compress(
         row.update(valid_quality(model, data.valid, cfg.quality_items))
         return {**row, **extra}
 
+    def base_lambda() -> float:
+        """The penalty's weight, fixed once (at S, or the first round that needs it)."""
+        if "reg_lambda_abs" not in prog:
+            lam = cfg.reg_lambda
+            if cfg.reg_relative:
+                reg0 = float(regularizer(cfg.regularizer, tensors, units, **reg_weights)(model))
+                # abs: a negative loss (minus SI-SDR) must not turn the penalty into a reward
+                lam *= abs(float(eval_loss(model))) / max(reg0, 1e-12)
+            prog["reg_lambda_abs"] = lam
+        return prog["reg_lambda_abs"]
+
     for unit in plan_units(cfg):
         if unit in prog["done"]:
             continue
@@ -261,16 +334,8 @@ def compress(
             continue
         t0 = time.time()
         if unit == "S":
-            base = float(eval_loss(model))
-            reg0 = float(PENALTIES[cfg.regularizer](model, tensors))
-            # abs: a negative loss (minus SI-SDR) must not turn the penalty into a reward
-            lam = (
-                cfg.reg_lambda * abs(base) / max(reg0, 1e-12)
-                if cfg.reg_relative
-                else cfg.reg_lambda
-            )
-            prog["reg_lambda_abs"] = lam
-            penalty = make_penalty(cfg.regularizer, tensors, lam)
+            lam = base_lambda()
+            penalty = make_penalty(cfg.regularizer, tensors, lam, units, **reg_weights)
             tune("S", cfg.reg_steps, TrainHooks(penalty=penalty, after_step=masks_hook))
             finish("S", t0, round_row("S", {"reg_lambda_abs": lam}))
         elif unit.startswith("P"):
@@ -286,31 +351,35 @@ def compress(
             else:
                 results, sens_time = sensitivity_analysis(
                     model,
-                    tensors,
+                    units,
                     masks,
                     eval_loss,
-                    cfg.structured,
+                    structured,
                     cfg.tolerance,
                     cfg.tolerance_mode,
                     cfg.max_ratio,
                     cfg.ratio_step,
                     progress,
+                    cfg.rank_norm,
                 )
                 write_sensitivity_csv(results, out / f"sensitivity_{unit}.csv")
                 plot_sensitivity(results, out / f"sensitivity_{unit}.png")
-                params = dict(model.named_parameters())
-                for t, r in zip(tensors, results):
-                    masks[t.name] = prune_mask(
-                        t, params[t.name], masks[t.name], r.chosen, cfg.structured
-                    )
+                for u, r in zip(units, results):
+                    masks.update(u.prune(params, masks, r.chosen, cfg.rank_norm))
                 save_file({k: v.to(torch.uint8).cpu() for k, v in masks.items()}, str(mask_file))
                 (work / "sensitivity.json").write_text(
                     json.dumps({"time_s": sens_time, "ratios": {r.name: r.chosen for r in results}})
                 )
             apply_masks(model, masks)
             removed = 1.0 - count_nonzero(masks) / max(1, nz_before)
-            tune(unit, cfg.finetune_steps, TrainHooks(after_step=masks_hook))
-            row = round_row(unit, {"removed_fraction": removed, "sensitivity_time_s": sens_time})
+            extra: dict[str, Any] = {"removed_fraction": removed, "sensitivity_time_s": sens_time}
+            hooks = TrainHooks(after_step=masks_hook)
+            if cfg.reg_decay > 0:
+                lam = base_lambda() * cfg.reg_decay ** int(unit[1:])
+                hooks.penalty = make_penalty(cfg.regularizer, tensors, lam, units, **reg_weights)
+                extra["reg_lambda_abs"] = lam
+            tune(unit, cfg.finetune_steps, hooks)
+            row = round_row(unit, extra)
             if removed < cfg.min_round_fraction:
                 prog["stopped"] = True
             finish(unit, t0, row)

@@ -1,14 +1,19 @@
-"""Sparse regularization (method.md 2.2): penalties added to the training loss that drive
-unimportant weights (L1) or whole groups (group lasso) towards zero before pruning."""
+"""Sparse regularization (method.md 2.2, 2.4): penalties added to the training loss that drive
+unimportant weights (L1), whole groups (group lasso) or both (sparse group lasso, the sibling
+paper's lambda1 * L1 + lambda2 * group lasso) towards zero before pruning. The groups are those
+the pruner removes: per-tensor groups, or coupled channel groups (compress/groups.py)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from .groups import PrunableTensor
+from .groups import PrunableTensor, TensorUnit
+
+REGULARIZERS = ("l1", "group_lasso", "sparse_group_lasso")
 
 
 def l1_penalty(model: nn.Module, tensors: list[PrunableTensor]) -> torch.Tensor:
@@ -30,16 +35,36 @@ def group_lasso_penalty(
     return total
 
 
-PENALTIES = {"l1": l1_penalty, "group_lasso": group_lasso_penalty}
+def units_penalty(model: nn.Module, units: Sequence) -> torch.Tensor:
+    """Group lasso over the groups of prune units (per-tensor or channel units)."""
+    params = dict(model.named_parameters())
+    return sum(u.penalty(params) for u in units)
 
 
-def make_penalty(kind: str, tensors: list[PrunableTensor], lam: float):
+def regularizer(
+    kind: str,
+    tensors: list[PrunableTensor],
+    units: Sequence | None = None,
+    lambda1: float = 1.0,
+    lambda2: float = 0.1,
+) -> Callable[[nn.Module], torch.Tensor]:
+    """The unscaled penalty, a function of the model: L1 of the prunable weights, group lasso
+    of `units` (default: the tensors' own groups), or lambda1 * L1 + lambda2 * group lasso."""
+    if kind not in REGULARIZERS:
+        raise ValueError(f"unknown regularizer '{kind}' ({', '.join(REGULARIZERS)})")
+    groups = list(units) if units is not None else [TensorUnit(t, True) for t in tensors]
+    if kind == "l1":
+        return lambda m: l1_penalty(m, tensors)
+    if kind == "group_lasso":
+        return lambda m: units_penalty(m, groups)
+    return lambda m: lambda1 * l1_penalty(m, tensors) + lambda2 * units_penalty(m, groups)
+
+
+def make_penalty(kind: str, tensors: list[PrunableTensor], lam: float, units=None, **weights):
     """A function model -> lam * penalty(model), for TrainHooks.penalty."""
-    if kind not in PENALTIES:
-        raise ValueError(f"unknown regularizer '{kind}' ({', '.join(PENALTIES)})")
-    fn = PENALTIES[kind]
+    fn = regularizer(kind, tensors, units, **weights)
 
     def penalty(model: nn.Module) -> torch.Tensor:
-        return lam * fn(model, tensors)
+        return lam * fn(model)
 
     return penalty

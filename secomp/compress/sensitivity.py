@@ -1,6 +1,7 @@
 """Per-tensor sensitivity analysis (the paper's Algorithm 1, method.md 2.1).
 
-For each prunable tensor l, alone (every other tensor as it is): start at the maximum ratio and,
+For each prune unit l (a tensor, or the coupled channel groups of one layer), alone (every
+other unit as it is): start at the maximum ratio and,
 while pruning l at ratio r makes the validation loss exceed the tolerance, lower r by one step
 (5 points); the first r within tolerance is r_l. "Within tolerance" is
 (L_pruned - L_ref) / L_ref <= eps (relative, default) or L_pruned - L_ref <= eps (absolute).
@@ -18,9 +19,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .groups import PrunableTensor
+from .groups import PrunableTensor, TensorUnit
 from .masks import Masks
-from .prune import prune_mask
 
 
 @dataclass
@@ -49,7 +49,7 @@ def ratio_ladder(max_ratio: float, step: float) -> list[float]:
 @torch.no_grad()
 def sensitivity_analysis(
     model: nn.Module,
-    tensors: list[PrunableTensor],
+    units: list,
     masks: Masks,
     eval_loss: Callable[[nn.Module], float],
     structured: bool,
@@ -58,27 +58,32 @@ def sensitivity_analysis(
     max_ratio: float = 1.0,
     step: float = 0.05,
     progress: bool = True,
+    rank_norm: str = "l2",
 ) -> tuple[list[Sensitivity], float]:
-    """(one Sensitivity per tensor, wall time in seconds). The model is left unchanged."""
+    """(one Sensitivity per unit, wall time in seconds). `units` are prune units
+    (compress/groups.py) or PrunableTensors (pruned whole-group if `structured`, else weight by
+    weight). The model is left unchanged."""
     t0 = time.time()
     params = dict(model.named_parameters())
     ref = eval_loss(model)
     ladder = ratio_ladder(max_ratio, step)
     results = []
-    for t in tqdm(tensors, desc="sensitivity", disable=not progress):
-        p = params[t.name]
-        original = p.detach().clone()
-        res = Sensitivity(t.name, ref)
+    units = [TensorUnit(u, structured) if isinstance(u, PrunableTensor) else u for u in units]
+    for unit in tqdm(units, desc="sensitivity", disable=not progress):
+        original = {p: params[p].detach().clone() for p in unit.params}
+        res = Sensitivity(unit.name, ref)
         for r in ladder:
-            m = prune_mask(t, original, masks[t.name], r, structured)
-            p.copy_(original * m)
+            m = unit.prune(original, masks, r, rank_norm)
+            for p in unit.params:
+                params[p].copy_(original[p] * m[p])
             loss = eval_loss(model)
             res.ratios.append(r)
             res.losses.append(loss)
             if within_tolerance(loss, ref, tolerance, mode):
                 res.chosen = r
                 break
-        p.copy_(original)
+        for p in unit.params:
+            params[p].copy_(original[p])
         results.append(res)
     return results, time.time() - t0
 

@@ -264,6 +264,12 @@ def test_slim_a_model_that_is_not_in_the_zoo(noisy, tmp_path, user_model_registe
     concatenation, the reshape into the GRU, the GRU stack, the transposed convolutions."""
     model = build_model("test-user-crn")
     structured_prune(model, 0.5)
+    with torch.no_grad():
+        for conv, c in ((model.enc1, 2), (model.enc2, 5)):  # exactly zero channels
+            conv.weight[c] = 0
+            conv.bias[c] = 0
+        model.enc2.weight[:, 4] = 0  # enc1's channel 4: unread by enc2 and by the skip
+        model.out.weight[6 + 4] = 0
     slim, rows = slim_model(model)
     names = {r["name"] for r in rows}
     assert {"enc1", "enc2", "gru", "mid", "dec"} <= names

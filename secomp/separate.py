@@ -66,6 +66,18 @@ def _best_order(seg: np.ndarray, prev: np.ndarray) -> list[int]:
     return order
 
 
+def fit_to_mixture(est: np.ndarray, mix: np.ndarray, load: float = 1e-3) -> np.ndarray:
+    """est [2, L] with each talker scaled by the gain that makes their sum closest to mix [L]
+    (least squares, pulled towards gain 1 by a ridge of `load` x the mean talker energy, so
+    near-identical estimates do not get huge opposite gains). Why: an SI-SDR-trained model's
+    output scale is arbitrary; this puts the talkers at the mixture's level."""
+    e = est.astype(np.float64)
+    gram = e @ e.T
+    lam = load * float(np.trace(gram)) / len(e) + 1e-12
+    gains = np.linalg.solve(gram + lam * np.eye(len(e)), e @ mix.astype(np.float64) + lam)
+    return (est * gains[:, None].astype(np.float32)).astype(np.float32)
+
+
 def _stream(
     model: nn.Module,
     blocks: Iterator[np.ndarray],
@@ -77,7 +89,8 @@ def _stream(
     device: str | torch.device,
 ) -> Iterator[np.ndarray]:
     """Final output pieces [2, k], in order, for input blocks (already level-scaled) of `chunk`
-    samples of an n-sample signal. Holds at most one chunk, its context and its outputs."""
+    samples of an n-sample signal. Holds at most one chunk, its context and its outputs. Each
+    chunk's outputs are scaled to fit the chunk's input (`fit_to_mixture`)."""
     history = np.zeros(0, np.float32)  # input: the context before this chunk
     pending = np.zeros((2, 0), np.float32)  # output not final yet: [start - len, start)
     recent = np.zeros((2, 0), np.float32)  # final output just before `pending`
@@ -88,7 +101,7 @@ def _stream(
         lo = start - len(history)
         with torch.inference_mode():
             seg = model(torch.from_numpy(x)[None].to(device))[0].float().cpu().numpy()
-        seg /= np.float32(gain)
+        seg = fit_to_mixture(seg, x) / np.float32(gain)
         if start > 0:
             # `recent` + `pending` hold the output for the context [lo, start); compare on its
             # second half, where this chunk's model run has warmed up

@@ -78,8 +78,8 @@ def test_sep_is_causal_and_keeps_length():
     # output sample s reads input up to s + 320 (one STFT frame ahead), nothing later
     assert torch.allclose(y[..., : t0 - 320], y2[..., : t0 - 320], atol=1e-6)
     assert not torch.allclose(y[..., t0:], y2[..., t0:], atol=1e-3)
-    # mixture consistency: the talkers add up to the mixture
-    assert torch.allclose(y.sum(1), x, atol=1e-4)
+    consistent = build_model("sep", **TINY, mixture_consistency=True).eval()
+    assert torch.allclose(consistent(x).sum(1), x, atol=1e-4)
 
 
 def test_default_sep_has_a_few_million_parameters():
@@ -183,6 +183,8 @@ def test_separate_cli_round_trip(demo_data, tiny_file, tmp_path, capsys):
     assert all(sr == 16000 and len(y) == len(a) for y, sr in ys)
     expected = separate_array(tiny_model().eval(), load_audio(src))
     assert np.abs(ys[0][0] - expected[0]).max() < 1e-3
+    # rescaled to the mixture: the talkers' sum is closer to it than silence is
+    assert np.sum((ys[0][0] + ys[1][0] - (a + b)) ** 2) < np.sum((a + b) ** 2)
     with pytest.raises(SystemExit):  # outputs exist: refused without --overwrite
         main(["separate", str(tiny_file), str(src), "-o", str(tmp_path / "out"), "--quiet"])
     assert "exists" in capsys.readouterr().err

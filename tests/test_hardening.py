@@ -252,21 +252,28 @@ def test_malformed_pipeline_config_names_the_file(capsys, tmp_path):
 
 
 def test_forged_artifact_in_info_is_one_line(capsys, tmp_path):
+    """Forged files with a recomputed checksum: a header that is a JSON list (the old reader
+    raised AttributeError, a traceback in `secomp info`) and a tensor table declaring 4 GiB."""
     import hashlib
     import struct
 
     from secomp.artifact.format import MAGIC
 
-    header = {"format_version": 1, "config": {"arch": "crn", "hparams": {}},
-              "tensors": [{"name": "w", "shape": [1 << 30], "dtype": "float32", "enc": "codebook",
-                           "nnz": 1 << 30, "k": 1, "streams": [[0, 4], [4, 0]],
-                           "indices": {"coder": "packed", "bits": 1, "count": 1 << 30}}]}
-    hb = json.dumps(header).encode()
-    body = MAGIC + struct.pack("<I", len(hb)) + hb + b"\0" * 4
-    path = tmp_path / "forged.secomp"
-    path.write_bytes(body + hashlib.sha256(body).digest())
-    rc, _, err = run(capsys, "info", path)
+    def forged(header) -> Path:
+        hb = json.dumps(header).encode()
+        body = MAGIC + struct.pack("<I", len(hb)) + hb + b"\0" * 4
+        path = tmp_path / "forged.secomp"
+        path.write_bytes(body + hashlib.sha256(body).digest())
+        return path
+
+    rc, _, err = run(capsys, "info", forged([1]))
     assert rc != 0 and "forged.secomp" in one_line_error(err)
+    huge = {"format_version": 1, "config": {"arch": "crn", "hparams": {}},
+            "tensors": [{"name": "w", "shape": [1 << 30], "dtype": "float32", "enc": "codebook",
+                         "nnz": 1 << 30, "k": 1, "streams": [[0, 4], [4, 0]],
+                         "indices": {"coder": "packed", "bits": 1, "count": 1 << 30}}]}
+    rc, _, err = run(capsys, "info", forged(huge))
+    assert rc != 0 and "more than this format allows" in one_line_error(err)
 
 
 def test_debug_shows_the_traceback_and_version(capsys, tmp_path):

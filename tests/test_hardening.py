@@ -391,3 +391,29 @@ def test_dnsmos_scores_real_recordings_without_a_reference(tmp_path):
     summary, rows = evaluate_dnsmos(None, sorted(tmp_path.glob("*.flac")), progress=False)
     assert summary["n"] == 1 and len(summary["failed"]) == 1
     assert summary["noisy"]["bak"] == pytest.approx(n["bak"], abs=0.05)  # FLAC rounding only
+
+
+# ----------------------------------------------------------------------------- threads, progress
+
+
+def test_threads_default_and_progress_inside_a_long_file(capsys, tmp_path):
+    import torch
+
+    from secomp.cli import default_threads, set_threads
+    from secomp.enhance import enhance_file
+    from secomp.modelio import load_model
+
+    cores = len(os.sched_getaffinity(0))
+    assert 1 <= default_threads() <= cores
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    src = tmp_path / "long.flac"
+    sf.write(src, speech(4.0), 16000)
+    capsys.readouterr()
+    enhance_file(load_model("demo"), src, tmp_path / "out.flac", chunk_s=1.0, context_s=0.5,
+                 progress=True)
+    err = capsys.readouterr().err
+    assert "long.flac" in err and "4/4" in err  # seconds done of the file, not files done

@@ -60,7 +60,7 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = 18) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _Core(model),
+            _Core(model).eval(),  # export restores the wrapper's mode on the model too
             (x,),
             str(tmp),
             dynamo=False,
@@ -156,7 +156,7 @@ def export_onnx_streaming(model: nn.Module, path: str | Path, opset: int = 18) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _Step(model, names),
+            _Step(model, names).eval(),  # export restores the wrapper's mode on the model too
             (x, *state.values()),
             str(tmp),
             dynamo=False,

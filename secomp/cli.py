@@ -630,8 +630,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_stream_bench)
 
     from .compress.cli import add_compress_commands
+    from .compress.demo import add_demo_command  # demo uses compress.cli, not the reverse
 
     add_compress_commands(sub, common)
+    add_demo_command(sub, common)
     return p
 
 

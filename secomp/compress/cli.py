@@ -198,7 +198,3 @@ def add_compress_commands(sub, common) -> None:
     s.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. rounds=3")
     common(s)
     s.set_defaults(fn=cmd_compress)
-
-    from .demo import add_demo_command
-
-    add_demo_command(sub, common)

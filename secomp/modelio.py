@@ -89,6 +89,28 @@ def resolve(name_or_path: str | Path) -> Path:
     return path
 
 
+def _check_against_file(path: Path, cfg: dict[str, Any]) -> None:
+    """Before building anything: the config, built on the meta device, must hold exactly the
+    file's tensors (names, shapes, dtypes from the safetensors header), so a forged config
+    cannot allocate more than the file holds or fail only when the model runs."""
+    from .artifact.format import ArtifactError, check_config
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            # dtype None: load_state_dict casts (an fp16 file loads into the fp32 model)
+            table = [
+                {"name": k, "shape": list(f.get_slice(k).get_shape()), "dtype": None}
+                for k in f.keys()
+            ]
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelFileError(f"{path}: corrupt or truncated weights ({e})") from None
+    # a dense file: its tensors may decode to about its own size, whatever the format's ratio
+    try:
+        check_config(cfg, {"tensors": table}, path.stat().st_size, str(path))
+    except ArtifactError as e:
+        raise ModelFileError(str(e)) from None
+
+
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Load a .safetensors model or a .secomp artifact, in eval mode."""
     path = resolve(name_or_path)
@@ -101,10 +123,12 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
         raise ModelFileError(f"{path}: holds an unregistered model ({cfg.get('class')})")
     try:
         check_hparams(cfg.get("arch"), cfg.get("hparams", {}), str(path))
-        model = build_from_config(cfg)
     except ValueError as e:
         raise ModelFileError(str(e)) from None
-    except (TypeError, KeyError) as e:
+    _check_against_file(path, cfg)
+    try:
+        model = build_from_config(cfg)
+    except (TypeError, KeyError, ValueError) as e:
         raise ModelFileError(f"{path}: cannot build the model from its config ({e})") from None
     try:
         state = load_file(str(path))

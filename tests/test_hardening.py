@@ -352,7 +352,8 @@ def test_wheel_has_the_presets_and_works_from_another_folder(tmp_path):
     elsewhere.mkdir()
     r = subprocess.run([str(venv / "bin" / "secomp"), "compress", "--help"], cwd=elsewhere,
                        capture_output=True, text=True, env=env)
-    assert r.returncode == 0 and "c1, c2, demo" in r.stdout, r.stderr[-2000:]
+    text = " ".join(r.stdout.split())  # argparse wraps help lines at the terminal width
+    assert r.returncode == 0 and "bundled preset (c1, c2," in text and "demo)" in text, r.stderr
     code = (
         "import secomp, sys\n"
         "from secomp.compress.cli import load_pipeline\n"
@@ -417,3 +418,16 @@ def test_threads_default_and_progress_inside_a_long_file(capsys, tmp_path):
                  progress=True)
     err = capsys.readouterr().err
     assert "long.flac" in err and "4/4" in err  # seconds done of the file, not files done
+
+
+def test_safetensors_with_a_forged_config_is_refused_before_building(capsys, tmp_path):
+    """A model file whose config asks for a 100,000-unit LSTM beside the demo's weights: the
+    old loader built (allocated) that model before noticing the weights do not fit."""
+    import time
+
+    path = _model_with_hparams(tmp_path, {"lstm_hidden": 100_000})
+    t = time.perf_counter()
+    rc, _, err = run(capsys, "info", path)
+    line = one_line_error(err)
+    assert rc != 0 and "typo.safetensors" in line and "config" in line
+    assert time.perf_counter() - t < 5

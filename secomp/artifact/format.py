@@ -518,7 +518,8 @@ def check_model_against_table(model: nn.Module, header: dict, file_bytes: int) -
         raise ArtifactError(f"tensors do not match the model config ({what}; {n} names differ)")
     for k, v in state.items():
         d = table[k]
-        if list(v.shape) != d["shape"] or str(v.dtype).removeprefix("torch.") != d["dtype"]:
+        built = str(v.dtype).removeprefix("torch.")
+        if list(v.shape) != d["shape"] or d.get("dtype") not in (None, built):
             raise ArtifactError(
                 f"{k}: the file holds {d['dtype']} {d['shape']}, the config builds "
                 f"{str(v.dtype).removeprefix('torch.')} {list(v.shape)}"
@@ -533,6 +534,27 @@ def check_model_against_table(model: nn.Module, header: dict, file_bytes: int) -
             sizes += tuple(m.padding) if isinstance(m.padding, tuple) else ()
             if max(sizes) > MAX_CONV_SPAN:
                 raise ArtifactError(f"{mname}: convolution sizes {sizes} are not plausible")
+
+
+def check_config(
+    cfg: dict, header: dict, file_bytes: int, path: str, model: nn.Module | None = None
+) -> None:
+    """Raise ArtifactError (one line naming `path`) unless the config builds, on the meta
+    device and within a call budget, a model whose state dict is `header["tensors"]` (names,
+    shapes, dtypes) with a slim spec that fits the un-slimmed model; or, with `model`, unless
+    that model's state dict is the table. Used for .secomp and .safetensors model files."""
+    n = len(header["tensors"])
+    try:
+        if model is None:
+            if cfg.get("slim") is not None:
+                _check_slim_spec(cfg["slim"], _meta_build(cfg, n, False))
+            model = _meta_build(cfg, n)
+        check_model_against_table(model, header, file_bytes)
+    except ArtifactError as e:
+        raise ArtifactError(f"{path}: {e}") from None
+    except Exception as e:  # a model class refusing forged hyper-parameters
+        msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise ArtifactError(f"{path}: config does not build a model ({msg})") from None
 
 
 def load_artifact(path: str | Path, model: nn.Module | None = None) -> nn.Module:
@@ -556,20 +578,7 @@ def load_artifact_bytes(data: bytes, path: str = "<bytes>", model: nn.Module | N
             f"{path}: holds an unregistered model ({str(cfg.get('class'))[:80]}); register it "
             "with @secomp.models.register or pass model= to load_artifact"
         )
-    try:
-        if model is None:
-            if cfg.get("slim") is not None:
-                _check_slim_spec(cfg["slim"], _meta_build(cfg, len(header["tensors"]), False))
-            check_model_against_table(
-                _meta_build(cfg, len(header["tensors"])), header, len(data)
-            )
-        else:
-            check_model_against_table(model, header, len(data))
-    except ArtifactError as e:
-        raise ArtifactError(f"{path}: {e}") from None
-    except Exception as e:  # a model class refusing forged hyper-parameters
-        msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise ArtifactError(f"{path}: config does not build a model ({msg})") from None
+    check_config(cfg, header, len(data), path, model)
     state = decode_state(header, payload, str(path))
     try:
         if model is None:

@@ -120,12 +120,12 @@ def test_separation_batches_in_training(demo_data):
 def test_pit_training_lowers_the_loss(demo_data, tmp_path):
     from secomp.train import TrainConfig, TrainData, fit
 
-    a, b = two_talkers(demo_data, 1.0)
+    a, b = two_talkers(demo_data, 0.5)
     src = torch.from_numpy(np.stack([a, b]))[None].repeat(2, 1, 1)
-    src[1] = src[1].roll(4000, -1)
+    src[1] = src[1].roll(2000, -1)
     batch = (src.sum(1), src)
     model = tiny_model()
-    cfg = TrainConfig(model="sep", steps=30, batch_size=2, lr=3e-3, valid_every=30, log_every=30)
+    cfg = TrainConfig(model="sep", steps=12, batch_size=2, lr=3e-3, valid_every=12, log_every=12)
     with torch.no_grad():
         before = float(model.eval().loss(*batch))
     fit(model.train(), TrainData(lambda s, r: batch, [batch]), cfg, tmp_path, progress=False)

@@ -61,8 +61,12 @@ def test_user_model_registration():
         def core(self, mag):
             return mag * torch.sigmoid(self.w(mag))
 
-    assert MODELS["test_gain"] is Gain
-    m = build_model("test_gain", g=0.3)
-    assert m.hparams == {"g": 0.3}
-    with pytest.raises(KeyError, match="unknown model"):
-        build_model("nope")
+    try:
+        assert MODELS["test_gain"] is Gain
+        m = build_model("test_gain", g=0.3)
+        assert m.hparams == {"g": 0.3}
+        with pytest.raises(KeyError, match="unknown model"):
+            build_model("nope")
+    finally:  # the registry is process-wide: later tests must not see the test's model
+        MODELS.pop("test_gain")
+    assert "test_gain" not in MODELS

@@ -19,9 +19,32 @@ def test_export_parity_small_models(name, tmp_path):
 
 
 def test_export_compressed_artifact(tmp_path):
+    """The demo model pruned to half its weights and 4-bit k-means quantized, written as a
+    .secomp file, loaded back and exported: the export is of the compressed weights."""
+    from secomp.artifact.format import save_artifact
+    from secomp.compress.groups import prunable_tensors
+    from secomp.compress.prune import prune_mask
+    from secomp.compress.quantize import quantize_model
+
     model = load_model("demo")
-    path = export_onnx(model, tmp_path / "demo.onnx")
-    assert onnx_parity(model, path) <= 1e-4
+    tensors = prunable_tensors(model)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        masks = {}
+        for t in tensors:
+            w = params[t.name]
+            masks[t.name] = prune_mask(t, w, torch.ones_like(w, dtype=torch.bool), 0.5, False)
+            w.mul_(masks[t.name])
+    quantize_model(model, tensors, masks, default_bits=4)
+    art = tmp_path / "demo-c1.secomp"
+    size = save_artifact(model, art, tensors)
+    compressed = load_model(art)
+    dense_bytes = 4 * sum(p.numel() for p in compressed.parameters())
+    assert size < dense_bytes / 4
+    w = dict(compressed.named_parameters())[tensors[0].name]
+    assert torch.unique(w[w != 0]).numel() <= 16 and (w == 0).float().mean() >= 0.5
+    path = export_onnx(compressed, tmp_path / "demo-c1.onnx")
+    assert onnx_parity(compressed, path) <= 1e-4
 
 
 def test_streaming_export_carries_lstm_state(tmp_path):

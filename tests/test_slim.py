@@ -4,6 +4,7 @@ with the same output, which saves, loads and exports like any other."""
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -155,8 +156,13 @@ def test_slim_cli(tmp_path):
     args = ["slim", str(tmp_path / "pruned.safetensors"), "-o", str(tmp_path / "s.secomp")]
     r = run_secomp(args)
     assert "fewer" in r.stdout and (tmp_path / "s.secomp").exists()
-    info = run_secomp(["info", str(tmp_path / "s.secomp"), "--json"])
-    assert '"slimmed"' in info.stdout
+    # info reports the slimmed MACs: of the slim file itself, and what slimming would leave
+    # of the pruned file (the same number, below the pruned file's dense MACs)
+    slim_macs = count_macs(load_model(tmp_path / "s.secomp"))["dense"]
+    for path in ("s.secomp", "pruned.safetensors"):
+        info = json.loads(run_secomp(["info", str(tmp_path / path), "--json"]).stdout)
+        assert info["macs_4s"]["slimmed"] == slim_macs, path
+    assert slim_macs < info["macs_4s"]["dense"] == count_macs(model)["dense"]
     again = run_secomp(args, check=False)
     assert again.returncode != 0 and "exists" in again.stderr
 

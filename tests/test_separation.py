@@ -286,8 +286,12 @@ def test_bundled_demo_separation_model_improves_si_sdr(sep_testset, tmp_path):
 # ----------------------------------------------------------------------------- compression
 
 
-@pytest.mark.parametrize("structured", [False, True], ids=["C1", "C2"])
-def test_c1_c2_compress_the_separation_model(demo_data, tmp_path, structured):
+@pytest.mark.parametrize(
+    ("structured", "groups"),
+    [(False, "tensor"), (True, "tensor"), (True, "channel")],
+    ids=["C1", "C2", "C2-channel-slim"],
+)
+def test_c1_c2_compress_the_separation_model(demo_data, tmp_path, structured, groups):
     from secomp.compress.pipeline import CompressConfig, compress
     from secomp.train import TrainConfig, TrainData
 
@@ -298,6 +302,7 @@ def test_c1_c2_compress_the_separation_model(demo_data, tmp_path, structured):
     train = TrainConfig(model="sep", batch_size=2, valid_every=2, valid_batches=1, log_every=2)
     cfg = CompressConfig(
         structured=structured,
+        groups=groups,
         regularizer="group_lasso" if structured else "l1",
         reg_steps=2,
         max_ratio=0.5,
@@ -318,3 +323,12 @@ def test_c1_c2_compress_the_separation_model(demo_data, tmp_path, structured):
     assert np.isfinite(after["valid_loss"]) and np.isfinite(after["si_sdr"])
     assert result.progress["reg_lambda_abs"] > 0  # a negative loss must not flip the penalty
     assert model(batch[0]).shape == (2, 2, 16000)
+    if groups == "channel":  # whole channels pruned: slimming removes them, output unchanged
+        from secomp.artifact.macs import count_macs
+        from secomp.artifact.slim import slim_model
+
+        slim, rows = slim_model(model.eval())
+        assert rows
+        assert count_macs(slim)["dense"] < 0.9 * count_macs(model)["dense"]
+        with torch.no_grad():
+            assert float((slim(batch[0]) - model(batch[0])).abs().max()) < 1e-4

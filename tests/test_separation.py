@@ -254,6 +254,17 @@ def test_make_separation_testset(sep_testset):
         assert rel == pytest.approx(float(r["level_db"]), abs=0.05)
 
 
+def test_make_separation_testset_bad_input(demo_data, tmp_path, capsys):
+    one = demo_data / "speech" / "test" / "SPEAKER0003"
+    for speech, message in ((tmp_path / "none", "not found"), (one, "two speakers")):
+        with pytest.raises(SystemExit) as e:
+            main(["make-testset", "--separation", "--speech", str(speech), "--out",
+                  str(tmp_path / "o"), "--quiet"])  # fmt: skip
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1
+
+
 def test_evaluate_recognises_a_separation_manifest(sep_testset, tiny_file, tmp_path, capsys):
     js = tmp_path / "ev.json"
     main(["evaluate", str(tiny_file), "--pairs", str(sep_testset), "--json", str(js),

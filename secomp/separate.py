@@ -108,6 +108,8 @@ def _stream(
             shared = start - lo
             prev = np.concatenate([recent, pending], 1)[:, -shared:]
             half = shared // 2
+            if np.abs(prev[:, half:]).max() < SILENCE_PEAK:  # nothing to match there
+                half = 0
             seg = seg[_best_order(seg[:, half:shared], prev[:, half:])]
         keep = max(0, start - LOOKAHEAD)  # rewrite from here on
         if start > 0:

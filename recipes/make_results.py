@@ -12,6 +12,8 @@ import json
 import math
 from pathlib import Path
 
+from results_v5 import section  # recipes/ is on sys.path when this script runs
+
 from secomp.artifact.macs import count_macs
 from secomp.modelio import load_model
 
@@ -294,6 +296,9 @@ def main() -> None:
         "Every number here is produced by a committed script: training by `recipes/gpu_train_baselines.sh`,",
         "evaluation by `recipes/evaluate_baselines.sh` and `recipes/evaluate_compressed.sh`, compression by",
         "`recipes/gpu_compress.sh`, this page by `recipes/make_results.py`.",
+        "",
+        *section(),
+        "## Corpus v1 era: the v1-v4 baselines and the v1-based compressed models",
         "",
         "Test sets (`secomp make-testset`, 150 mixtures each, 50 per SNR, whole utterances of the 32",
         "held-out test speakers): **matched** = training noises (seed 1), **untrained** = the 7 test-only",

@@ -125,7 +125,7 @@ def test_pit_training_lowers_the_loss(demo_data, tmp_path):
     src[1] = src[1].roll(2000, -1)
     batch = (src.sum(1), src)
     model = tiny_model()
-    cfg = TrainConfig(model="sep", steps=12, batch_size=2, lr=3e-3, valid_every=12, log_every=12)
+    cfg = TrainConfig(model="sep", steps=20, batch_size=2, lr=3e-3, valid_every=20, log_every=20)
     with torch.no_grad():
         before = float(model.eval().loss(*batch))
     fit(model.train(), TrainData(lambda s, r: batch, [batch]), cfg, tmp_path, progress=False)

@@ -91,32 +91,49 @@ class CompressConfig:
 # ----------------------------------------------------------------------------- state on disk
 
 
-def save_state(path: Path, model: nn.Module, masks: Masks, books: dict[str, Codebook]) -> None:
-    """Model weights, masks and codebooks in one safetensors file, written atomically."""
-    tensors: dict[str, torch.Tensor] = {
-        f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()
-    }
-    for name, m in masks.items():
-        tensors[f"mask/{name}"] = m.to(torch.uint8).cpu().contiguous()
-    for name, b in books.items():
-        tensors[f"centroids/{name}"] = b.centroids.float().cpu().contiguous()
-        tensors[f"assign/{name}"] = b.assign.to(torch.int32).cpu().contiguous()
-    tmp = path.with_name(path.name + ".part")
-    save_file(tensors, str(tmp), metadata={"secomp": json.dumps(model_config(model))})
-    tmp.replace(path)
+@dataclass
+class CompressionState:
+    """Everything a run changes: the model's weights, the pruning masks (True = kept) and the
+    k-means codebooks. `state_dict` is flat tensors (model/..., mask/..., centroids/...,
+    assign/...), the layout of OUT/state.safetensors."""
 
+    model: nn.Module
+    masks: Masks = field(default_factory=dict)
+    books: dict[str, Codebook] = field(default_factory=dict)
 
-def load_state(path: Path, model: nn.Module) -> tuple[Masks, dict[str, Codebook]]:
-    t = load_file(str(path))
-    device = next(model.parameters()).device
-    model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model/")})
-    masks = {k[5:]: v.bool().to(device) for k, v in t.items() if k.startswith("mask/")}
-    books = {
-        k[10:]: Codebook(v.to(device), t[f"assign/{k[10:]}"].long().to(device))
-        for k, v in t.items()
-        if k.startswith("centroids/")
-    }
-    return masks, books
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        tensors: dict[str, torch.Tensor] = {
+            f"model/{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()
+        }
+        for name, m in self.masks.items():
+            tensors[f"mask/{name}"] = m.to(torch.uint8).cpu().contiguous()
+        for name, b in self.books.items():
+            tensors[f"centroids/{name}"] = b.centroids.float().cpu().contiguous()
+            tensors[f"assign/{name}"] = b.assign.to(torch.int32).cpu().contiguous()
+        return tensors
+
+    def load_state_dict(self, t: dict[str, torch.Tensor]) -> None:
+        """Weights into the model; masks and codebooks replace or add to the held ones."""
+        device = next(self.model.parameters()).device
+        self.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model/")})
+        self.masks.update(
+            {k[5:]: v.bool().to(device) for k, v in t.items() if k.startswith("mask/")}
+        )
+        self.books = {
+            k[10:]: Codebook(v.to(device), t[f"assign/{k[10:]}"].long().to(device))
+            for k, v in t.items()
+            if k.startswith("centroids/")
+        }
+
+    def save(self, path: Path) -> None:
+        """One safetensors file, written atomically."""
+        tmp = path.with_name(path.name + ".part")
+        metadata = {"secomp": json.dumps(model_config(self.model))}
+        save_file(self.state_dict(), str(tmp), metadata=metadata)
+        tmp.replace(path)
+
+    def load(self, path: Path) -> None:
+        self.load_state_dict(load_file(str(path)))
 
 
 # ----------------------------------------------------------------------------- measurements
@@ -188,9 +205,7 @@ class CompressResult:
     progress: dict[str, Any]
 
 
-def distillation_term(
-    student: nn.Module, teacher: nn.Module, noisy: torch.Tensor
-) -> torch.Tensor:
+def distillation_term(student: nn.Module, teacher: nn.Module, noisy: torch.Tensor) -> torch.Tensor:
     """MSE between the student's and the frozen teacher's outputs on `noisy` (for waveform
     models: the enhanced waveforms [B, N])."""
     with torch.no_grad():
@@ -272,28 +287,27 @@ def compress(
             f"{out}: holds an earlier compression run; pass --resume to continue it or choose "
             "another --out (nothing was changed)"
         )
-    masks: Masks = full_masks(model, tensors)
+    state = CompressionState(model, full_masks(model, tensors))
+    masks = state.masks  # the same dict throughout: updated in place, never replaced
     params = dict(model.named_parameters())
     for u in units:  # channel units also cover biases
         for p in u.params:
             if p not in masks:
                 masks[p] = torch.ones_like(params[p], dtype=torch.bool)
-    books: dict[str, Codebook] = {}
     if resume and progress_path.exists():
         prog = json.loads(progress_path.read_text())
         if state_path.exists():
-            masks_loaded, books = load_state(state_path, model)
-            masks.update(masks_loaded)
+            state.load(state_path)
     else:
         before = model_stats(model, tensors)
         before.update(valid_quality(model, data.valid, cfg.quality_items))
         before["valid_loss"] = validation_loss(model, data.valid, loss_fn, cfg.train.amp)
         prog = {"done": [], "rounds": [], "stage_time_s": {}, "before": before, "stopped": False}
-        save_state(state_path, model, masks, books)
+        state.save(state_path)
         progress_path.write_text(json.dumps(prog, indent=1))
 
     def finish(unit: str, t0: float, row: dict[str, Any] | None = None) -> None:
-        save_state(state_path, model, masks, books)
+        state.save(state_path)
         prog["done"].append(unit)
         prog["stage_time_s"][unit] = prog["stage_time_s"].get(unit, 0.0) + time.time() - t0
         if row is not None:
@@ -321,7 +335,8 @@ def compress(
         if "reg_lambda_abs" not in prog:
             lam = cfg.reg_lambda
             if cfg.reg_relative:
-                reg0 = float(regularizer(cfg.regularizer, tensors, units, **reg_weights)(model))
+                with torch.no_grad():
+                    reg0 = float(regularizer(cfg.regularizer, tensors, units, **reg_weights)(model))
                 # abs: a negative loss (minus SI-SDR) must not turn the penalty into a reward
                 lam *= abs(float(eval_loss(model))) / max(reg0, 1e-12)
             prog["reg_lambda_abs"] = lam
@@ -384,11 +399,11 @@ def compress(
                 prog["stopped"] = True
             finish(unit, t0, row)
         elif unit == "Q":
-            books = quantize_model(
+            state.books = quantize_model(
                 model, tensors, masks, cfg.quant_bits, cfg.quant_bits_by_kind, cfg.quant_init
             )
             after_kmeans = round_row("Q-kmeans", {})
-            tuner = CentroidTuner(model, books, cfg.centroid_lr)
+            tuner = CentroidTuner(model, state.books, cfg.centroid_lr)
             tune(
                 "Q",
                 cfg.centroid_steps,
@@ -401,6 +416,6 @@ def compress(
             )
             prog["rounds"].append(after_kmeans)
             finish("Q", t0, round_row("Q", {}))
-    result = CompressResult(model, masks, books, tensors, prog)
+    result = CompressResult(model, masks, state.books, tensors, prog)
     prog["after_sparsity"] = sparsity(masks)
     return result

@@ -16,8 +16,10 @@ them are marked `stat_read`. A multi-layer RNN is one node whose channels are it
 units; its inner layers are known to its handler (layers.py). The batch must be axis 0 of the
 model's input and output and every layer must treat batch items independently (eval mode).
 
-Cost: one forward pass per K (layer, channel) pairs, K = 64 items of a short example (0.1 s of
-audio): the probes of different layers share a pass, since no probe can cross a layer.
+Cost: one reference pass, then one probe pass per K (layer, channel) pairs (K = 64 items of a
+short example, 0.1 s of audio): the probes of different layers share a pass, since no probe
+can cross a layer, and in probe passes the layers are not computed (each returns its recorded
+output), so a pass costs only the element-wise work between layers.
 """
 
 from __future__ import annotations
@@ -124,22 +126,29 @@ def trace(model: nn.Module, example: torch.Tensor, batch: int = PROBE_BATCH) -> 
     x = x1.expand(k, *x1.shape[1:]).contiguous()
     ref: dict[tuple[str, int], Any] = {}
     calls: dict[str, int] = defaultdict(int)
-    probe: dict[str, Any] = {"on": False, "targets": {}}
+    probe: dict[str, Any] = {"targets": {}}
     seen_in: dict[str, torch.Tensor] = {}
     seen_stat = torch.zeros(k, dtype=torch.bool)
 
-    def hook(name: str, h: LayerHandler):
-        def fn(module: nn.Module, inputs: tuple, output: Any) -> Any:
+    def hook(name: str):
+        def fn(module: nn.Module, inputs: tuple, output: Any) -> None:
+            ref[(name, calls[name])] = output
+            calls[name] += 1
+
+        return fn
+
+    def probe_forward(name: str, h: LayerHandler):
+        """Replaces the layer's forward in probe passes: the layer is not computed, it notes
+        which of its inputs hold a probe and returns its reference output (with probes)."""
+
+        def fn(*args: Any, **kwargs: Any) -> Any:
             nonlocal seen_stat
             call = calls[name]
             calls[name] += 1
-            if not probe["on"]:
-                ref[(name, call)] = output
-                return None
-            inp = _first_tensor(inputs)
+            inp = _first_tensor(args)
             if name in stat_norms:
                 if inp is not None:
-                    seen_stat = seen_stat | inp.isnan().reshape(k, -1).any(1)
+                    seen_stat = seen_stat | inp.isnan().reshape(k, -1).any(1).cpu()
                 return ref[(name, call)] + inp * 0  # element-wise: NaN passes, stats frozen
             if inp is not None and inp.is_floating_point():
                 hit = _channels_of(inp, h.batch_axis, h.in_axis).cpu()
@@ -151,15 +160,17 @@ def trace(model: nn.Module, example: torch.Tensor, batch: int = PROBE_BATCH) -> 
 
         return fn
 
-    hooks = [
-        named[n].register_forward_hook(hook(n, h))
-        for n, h in handlers.items()
-        if h.is_layer or n in stat_norms
-    ]
+    watched = [n for n, h in handlers.items() if h.is_layer or n in stat_norms]
+    hooks = [named[n].register_forward_hook(hook(n)) for n in watched]
     was = model.training
     model.eval()
     try:
         model(x)
+        for hk in hooks:
+            hk.remove()
+        hooks = []
+        for n in watched:  # an instance attribute shadows the class's forward
+            named[n].forward = probe_forward(n, handlers[n])
         traced = {n: h for n, h in layers.items() if calls[n] > 0}
         structure = Structure(traced)
         widths = {p: hp.out_width(named[p]) for p, hp in traced.items()}
@@ -170,7 +181,6 @@ def trace(model: nn.Module, example: torch.Tensor, batch: int = PROBE_BATCH) -> 
         # one probe pass checks K (layer, channel) pairs at once, one per batch item: every
         # layer returns its reference output, so probes in different items cannot meet
         pairs = [(p, c) for p, w in widths.items() for c in range(w)]
-        probe["on"] = True
         for start in range(0, len(pairs), k):
             chunk = pairs[start : start + k]
             targets: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -182,18 +192,23 @@ def trace(model: nn.Module, example: torch.Tensor, batch: int = PROBE_BATCH) -> 
             seen_stat = torch.zeros(k, dtype=torch.bool)
             y = model(x)
             to_out = _any_nan_per_item(y, k)
-            for b, (p, c) in enumerate(chunk):
-                structure.to_output[p][c] = to_out[b]
-                structure.stat_read[p][c] = seen_stat[b]
+            for p, items in targets.items():
+                bs = torch.tensor([b for b, _ in items])
+                cs = torch.tensor([c for _, c in items])
+                structure.to_output[p][cs] = to_out[bs]
+                structure.stat_read[p][cs] = seen_stat[bs]
                 for q, hit in seen_in.items():
-                    if bool(hit[b].any()):
+                    rows = hit[bs]
+                    if bool(rows.any()):
                         edges = structure.edges[p]
                         if q not in edges:
                             edges[q] = torch.zeros(widths[p], hit.shape[1], dtype=torch.bool)
-                        edges[q][c] = hit[b]
+                        edges[q][cs] = rows
     finally:
         for hk in hooks:
             hk.remove()
+        for n in watched:
+            named[n].__dict__.pop("forward", None)
         model.train(was)
     return structure
 

@@ -99,9 +99,8 @@ class LayerHandler:
     def inject(self, output: Any, pairs: list[tuple[int, int]], value: float) -> Any:
         """`output` with channel c of batch item b set to `value`, for each (b, c)."""
         out = output.clone()
-        idx = out.movedim((self.batch_axis, self.out_axis), (0, 1))
-        for b, c in pairs:
-            idx[b, c] = value
+        bs, cs = (torch.tensor(v) for v in zip(*pairs))
+        out.movedim((self.batch_axis, self.out_axis), (0, 1))[bs, cs] = value
         return out
 
     def slim(
@@ -259,8 +258,8 @@ class LinearHandler(LayerHandler):
 
     def inject(self, output, pairs, value):
         out = output.clone()
-        for b, c in pairs:
-            out[b, ..., c] = value
+        bs, cs = (torch.tensor(v) for v in zip(*pairs))
+        out.movedim(-1, 1)[bs, cs] = value
         return out
 
     def slim(self, m, read_out):
@@ -385,15 +384,14 @@ class RNNHandler(LayerHandler):
     def inject(self, output, pairs, value):
         y, state = output
         y = y.clone()
-        for b, c in pairs:
-            y[b, ..., c] = value
+        bs, cs = (torch.tensor(v) for v in zip(*pairs))
+        y.movedim(-1, 1)[bs, cs] = value
         if state is not None:  # the final state of the last layer carries the units too
             states = state if isinstance(state, tuple) else (state,)
             new = []
             for s in states:
                 s = s.clone()
-                for b, c in pairs:
-                    s[-1, b, c] = value
+                s[-1, bs, cs] = value
                 new.append(s)
             state = tuple(new) if isinstance(state, tuple) else new[0]
         return y, state

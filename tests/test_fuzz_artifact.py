@@ -38,7 +38,7 @@ def test_two_thousand_structure_aware_mutations():
     r = fz.fuzz(2000, seed=12345)
     assert r["errors"] == [] and r["error"] == 0, r["errors"]
     assert r["refused"] > 1000 and r["ok"] > 0  # both outcomes are exercised
-    assert r["max_case_s"] < 2.0
+    assert r["max_case_cpu_s"] < 2.0  # CPU seconds: the shared CI machine's load does not count
     assert r["rss_growth_mb"] < 200
     assert time.perf_counter() - t < 60
 

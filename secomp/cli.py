@@ -403,7 +403,8 @@ def cmd_stream_bench(a: argparse.Namespace) -> None:
     print(
         f"{a.model}: {r['blocks']} blocks of {r['block_ms']:g} ms on {a.threads} thread(s): "
         f"median {r['median_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, worst {r['worst_ms']:.3f} ms "
-        f"(real-time factor {r['mean_ms'] / r['block_ms']:.3f}); algorithmic latency "
+        f"(real-time factor {r['mean_ms'] / r['block_ms']:.3f}); CPU time median "
+        f"{r['cpu_median_ms']:.3f} ms, p99 {r['cpu_p99_ms']:.3f} ms; algorithmic latency "
         f"{r['algorithmic_ms']:g} ms"
     )
 

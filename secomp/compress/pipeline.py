@@ -239,6 +239,206 @@ def plan_units(cfg: CompressConfig) -> list[str]:
     return units
 
 
+@dataclass
+class _Run:
+    """What every stage of one `compress` call works with."""
+
+    cfg: CompressConfig
+    data: TrainData
+    out: Path
+    tensors: list[PrunableTensor]
+    units: list
+    state: CompressionState
+    loss_fn: Any
+    tune_loss: Any
+    progress: bool
+    prog: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> nn.Module:
+        return self.state.model
+
+    @property
+    def masks(self) -> Masks:
+        return self.state.masks
+
+    @property
+    def structured(self) -> bool:
+        return self.cfg.structured or self.cfg.groups == "channel"
+
+    @property
+    def state_path(self) -> Path:
+        return self.out / "state.safetensors"
+
+    @property
+    def progress_path(self) -> Path:
+        return self.out / "progress.json"
+
+    def eval_loss(self, m: nn.Module) -> float:
+        """Validation loss on the sensitivity batches (the loss Algorithm 1 compares)."""
+        batches = self.data.valid[: self.cfg.sensitivity_batches]
+        return validation_loss(m, batches, self.loss_fn, self.cfg.train.amp)
+
+    def penalty(self, lam: float):
+        weights = {"lambda1": self.cfg.reg_lambda1, "lambda2": self.cfg.reg_lambda2}
+        return make_penalty(self.cfg.regularizer, self.tensors, lam, self.units, **weights)
+
+    def base_lambda(self) -> float:
+        """The penalty's weight, fixed once (at S, or the first round that needs it)."""
+        cfg = self.cfg
+        if "reg_lambda_abs" not in self.prog:
+            lam = cfg.reg_lambda
+            if cfg.reg_relative:
+                weights = {"lambda1": cfg.reg_lambda1, "lambda2": cfg.reg_lambda2}
+                with torch.no_grad():
+                    reg = regularizer(cfg.regularizer, self.tensors, self.units, **weights)
+                    reg0 = float(reg(self.model))
+                # abs: a negative loss (minus SI-SDR) must not turn the penalty into a reward
+                lam *= abs(float(self.eval_loss(self.model))) / max(reg0, 1e-12)
+            self.prog["reg_lambda_abs"] = lam
+        return self.prog["reg_lambda_abs"]
+
+    def masks_hook(self, m: nn.Module) -> None:
+        apply_masks(m, self.masks)
+
+    def tune(self, unit: str, steps: int, hooks: TrainHooks) -> dict[str, Any]:
+        tcfg = TrainConfig(**{**self.cfg.train.__dict__, "steps": steps, "max_minutes": 0.0})
+        hooks.loss = self.tune_loss
+        work = self.out / "work" / unit
+        return fit(self.model, self.data, tcfg, work, hooks, resume=True, progress=self.progress)
+
+    def round_row(self, unit: str, extra: dict[str, Any]) -> dict[str, Any]:
+        cfg = self.cfg
+        row = {"unit": unit, **model_stats(self.model, self.tensors)}
+        row["valid_loss"] = validation_loss(
+            self.model, self.data.valid, self.loss_fn, cfg.train.amp
+        )
+        row.update(valid_quality(self.model, self.data.valid, cfg.quality_items))
+        return {**row, **extra}
+
+    def write_progress(self) -> None:
+        tmp = self.progress_path.with_name("progress.json.part")
+        tmp.write_text(json.dumps(self.prog, indent=1))
+        tmp.replace(self.progress_path)
+
+    def finish(self, unit: str, t0: float, row: dict[str, Any] | None = None) -> None:
+        self.state.save(self.state_path)
+        self.prog["done"].append(unit)
+        times = self.prog["stage_time_s"]
+        times[unit] = times.get(unit, 0.0) + time.time() - t0
+        if row is not None:
+            self.prog["rounds"].append(row)
+        self.write_progress()
+
+
+def _sparse_regularization(run: _Run, unit: str) -> None:
+    """S: fine-tune with the penalty added to the loss."""
+    t0 = time.time()
+    lam = run.base_lambda()
+    hooks = TrainHooks(penalty=run.penalty(lam), after_step=run.masks_hook)
+    run.tune(unit, run.cfg.reg_steps, hooks)
+    run.finish(unit, t0, run.round_row(unit, {"reg_lambda_abs": lam}))
+
+
+def _round_masks(run: _Run, unit: str) -> float:
+    """A pruning round's masks, into run.masks: from sensitivity analysis, or, when the round
+    was killed during its fine-tuning, the masks it chose then. Returns the analysis time."""
+    cfg, masks = run.cfg, run.masks
+    work = run.out / "work" / unit
+    work.mkdir(parents=True, exist_ok=True)
+    mask_file = work / "masks.safetensors"
+    if mask_file.exists():
+        saved = load_file(str(mask_file))
+        masks.update({k: v.bool().to(masks[k].device) for k, v in saved.items()})
+        return json.loads((work / "sensitivity.json").read_text())["time_s"]
+    results, sens_time = sensitivity_analysis(
+        run.model,
+        run.units,
+        masks,
+        run.eval_loss,
+        run.structured,
+        cfg.tolerance,
+        cfg.tolerance_mode,
+        cfg.max_ratio,
+        cfg.ratio_step,
+        run.progress,
+        cfg.rank_norm,
+    )
+    write_sensitivity_csv(results, run.out / f"sensitivity_{unit}.csv")
+    plot_sensitivity(results, run.out / f"sensitivity_{unit}.png")
+    params = dict(run.model.named_parameters())
+    for u, r in zip(run.units, results):
+        masks.update(u.prune(params, masks, r.chosen, cfg.rank_norm))
+    save_file({k: v.to(torch.uint8).cpu() for k, v in masks.items()}, str(mask_file))
+    ratios = {r.name: r.chosen for r in results}
+    (work / "sensitivity.json").write_text(json.dumps({"time_s": sens_time, "ratios": ratios}))
+    return sens_time
+
+
+def _pruning_round(run: _Run, unit: str) -> None:
+    """P<k>: sensitivity analysis, prune every unit at its ratio, fine-tune with the masks."""
+    t0 = time.time()
+    cfg = run.cfg
+    nz_before = count_nonzero(run.masks)
+    sens_time = _round_masks(run, unit)
+    apply_masks(run.model, run.masks)
+    removed = 1.0 - count_nonzero(run.masks) / max(1, nz_before)
+    extra: dict[str, Any] = {"removed_fraction": removed, "sensitivity_time_s": sens_time}
+    hooks = TrainHooks(after_step=run.masks_hook)
+    if cfg.reg_decay > 0:
+        lam = run.base_lambda() * cfg.reg_decay ** int(unit[1:])
+        hooks.penalty = run.penalty(lam)
+        extra["reg_lambda_abs"] = lam
+    run.tune(unit, cfg.finetune_steps, hooks)
+    row = run.round_row(unit, extra)
+    if removed < cfg.min_round_fraction:
+        run.prog["stopped"] = True
+    run.finish(unit, t0, row)
+
+
+def _quantization(run: _Run, unit: str) -> None:
+    """Q: k-means codebooks for the remaining weights, then centroid fine-tuning."""
+    t0 = time.time()
+    cfg, model = run.cfg, run.model
+    run.state.books = quantize_model(
+        model, run.tensors, run.masks, cfg.quant_bits, cfg.quant_bits_by_kind, cfg.quant_init
+    )
+    after_kmeans = run.round_row("Q-kmeans", {})
+    tuner = CentroidTuner(model, run.state.books, cfg.centroid_lr)
+    hooks = TrainHooks(
+        before_step=tuner.before_step,
+        after_step=tuner.after_step,
+        state=tuner.state,
+        load_state=tuner.load_state,
+    )
+    run.tune(unit, cfg.centroid_steps, hooks)
+    run.prog["rounds"].append(after_kmeans)
+    run.finish(unit, t0, run.round_row(unit, {}))
+
+
+# the stage of each unit of plan_units, by the unit's first letter
+STAGES = {"S": _sparse_regularization, "P": _pruning_round, "Q": _quantization}
+
+
+def _check_choices(cfg: CompressConfig) -> None:
+    for key, value, known in (
+        ("regularizer", cfg.regularizer, REGULARIZERS),
+        ("groups", cfg.groups, GROUP_MODES),
+        ("rank_norm", cfg.rank_norm, RANK_NORMS),
+    ):
+        if value not in known:
+            raise ValueError(f"unknown {key} '{value}' ({', '.join(known)})")
+
+
+def _prune_units(model: nn.Module, data: TrainData, cfg: CompressConfig, tensors) -> list:
+    if cfg.groups == "channel":  # traced once, on one validation input of the model
+        units = channel_units(model, data.valid[0][0][:1])
+        if not units:
+            raise ValueError("groups: channel found no channel that slimming could remove")
+        return units
+    return [TensorUnit(t, cfg.structured) for t in tensors]
+
+
 def compress(
     model: nn.Module,
     data: TrainData,
@@ -255,167 +455,47 @@ def compress(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for key, value, known in (
-        ("regularizer", cfg.regularizer, REGULARIZERS),
-        ("groups", cfg.groups, GROUP_MODES),
-        ("rank_norm", cfg.rank_norm, RANK_NORMS),
-    ):
-        if value not in known:
-            raise ValueError(f"unknown {key} '{value}' ({', '.join(known)})")
+    _check_choices(cfg)
     tensors = prunable_tensors(model, cfg.include, cfg.exclude, cfg.conv_grouping, cfg.prune_bias)
     if not tensors:
         raise ValueError("no prunable tensors (check include/exclude patterns)")
-    if cfg.groups == "channel":  # traced once, on one validation input of the model
-        units: list = channel_units(model, data.valid[0][0][:1])
-        if not units:
-            raise ValueError("groups: channel found no channel that slimming could remove")
-    else:
-        units = [TensorUnit(t, cfg.structured) for t in tensors]
-    structured = cfg.structured or cfg.groups == "channel"
+    units = _prune_units(model, data, cfg, tensors)
     loss_fn = loss or (lambda m, noisy, clean: m.loss(noisy, clean))
     # the frozen uncompressed model, before any state of a resumed run is loaded
     tune_loss = distill_loss(loss_fn, model, cfg.distill) if cfg.distill > 0 else loss_fn
-    sens_batches = data.valid[: cfg.sensitivity_batches]
-    reg_weights = {"lambda1": cfg.reg_lambda1, "lambda2": cfg.reg_lambda2}
-
-    def eval_loss(m: nn.Module) -> float:
-        return validation_loss(m, sens_batches, loss_fn, cfg.train.amp)
-
-    state_path, progress_path = out / "state.safetensors", out / "progress.json"
-    if not resume and progress_path.exists():
+    state = CompressionState(model, full_masks(model, tensors))
+    params = dict(model.named_parameters())
+    for u in units:  # channel units also cover biases
+        for p in u.params:
+            if p not in state.masks:
+                state.masks[p] = torch.ones_like(params[p], dtype=torch.bool)
+    run = _Run(cfg, data, out, tensors, units, state, loss_fn, tune_loss, progress)
+    if not resume and run.progress_path.exists():
         raise FileExistsError(
             f"{out}: holds an earlier compression run; pass --resume to continue it or choose "
             "another --out (nothing was changed)"
         )
-    state = CompressionState(model, full_masks(model, tensors))
-    masks = state.masks  # the same dict throughout: updated in place, never replaced
-    params = dict(model.named_parameters())
-    for u in units:  # channel units also cover biases
-        for p in u.params:
-            if p not in masks:
-                masks[p] = torch.ones_like(params[p], dtype=torch.bool)
-    if resume and progress_path.exists():
-        prog = json.loads(progress_path.read_text())
-        if state_path.exists():
-            state.load(state_path)
+    if resume and run.progress_path.exists():
+        run.prog = json.loads(run.progress_path.read_text())
+        if run.state_path.exists():
+            state.load(run.state_path)
     else:
         before = model_stats(model, tensors)
         before.update(valid_quality(model, data.valid, cfg.quality_items))
         before["valid_loss"] = validation_loss(model, data.valid, loss_fn, cfg.train.amp)
-        prog = {"done": [], "rounds": [], "stage_time_s": {}, "before": before, "stopped": False}
-        state.save(state_path)
-        progress_path.write_text(json.dumps(prog, indent=1))
-
-    def finish(unit: str, t0: float, row: dict[str, Any] | None = None) -> None:
-        state.save(state_path)
-        prog["done"].append(unit)
-        prog["stage_time_s"][unit] = prog["stage_time_s"].get(unit, 0.0) + time.time() - t0
-        if row is not None:
-            prog["rounds"].append(row)
-        tmp = progress_path.with_name("progress.json.part")
-        tmp.write_text(json.dumps(prog, indent=1))
-        tmp.replace(progress_path)
-
-    def tune(unit: str, steps: int, hooks: TrainHooks) -> dict[str, Any]:
-        tcfg = TrainConfig(**{**cfg.train.__dict__, "steps": steps, "max_minutes": 0.0})
-        hooks.loss = tune_loss
-        return fit(model, data, tcfg, out / "work" / unit, hooks, resume=True, progress=progress)
-
-    def masks_hook(m: nn.Module) -> None:
-        apply_masks(m, masks)
-
-    def round_row(unit: str, extra: dict[str, Any]) -> dict[str, Any]:
-        row = {"unit": unit, **model_stats(model, tensors)}
-        row["valid_loss"] = validation_loss(model, data.valid, loss_fn, cfg.train.amp)
-        row.update(valid_quality(model, data.valid, cfg.quality_items))
-        return {**row, **extra}
-
-    def base_lambda() -> float:
-        """The penalty's weight, fixed once (at S, or the first round that needs it)."""
-        if "reg_lambda_abs" not in prog:
-            lam = cfg.reg_lambda
-            if cfg.reg_relative:
-                with torch.no_grad():
-                    reg0 = float(regularizer(cfg.regularizer, tensors, units, **reg_weights)(model))
-                # abs: a negative loss (minus SI-SDR) must not turn the penalty into a reward
-                lam *= abs(float(eval_loss(model))) / max(reg0, 1e-12)
-            prog["reg_lambda_abs"] = lam
-        return prog["reg_lambda_abs"]
-
+        run.prog = {
+            "done": [],
+            "rounds": [],
+            "stage_time_s": {},
+            "before": before,
+            "stopped": False,
+        }
+        state.save(run.state_path)
+        run.progress_path.write_text(json.dumps(run.prog, indent=1))
     for unit in plan_units(cfg):
-        if unit in prog["done"]:
+        if unit in run.prog["done"] or (unit.startswith("P") and run.prog["stopped"]):
             continue
-        if unit.startswith("P") and prog["stopped"]:
-            continue
-        t0 = time.time()
-        if unit == "S":
-            lam = base_lambda()
-            penalty = make_penalty(cfg.regularizer, tensors, lam, units, **reg_weights)
-            tune("S", cfg.reg_steps, TrainHooks(penalty=penalty, after_step=masks_hook))
-            finish("S", t0, round_row("S", {"reg_lambda_abs": lam}))
-        elif unit.startswith("P"):
-            work = out / "work" / unit
-            work.mkdir(parents=True, exist_ok=True)
-            mask_file = work / "masks.safetensors"
-            nz_before = count_nonzero(masks)
-            if mask_file.exists():  # killed during this round's fine-tuning: same masks again
-                masks.update(
-                    {k: v.bool().to(masks[k].device) for k, v in load_file(str(mask_file)).items()}
-                )
-                sens_time = json.loads((work / "sensitivity.json").read_text())["time_s"]
-            else:
-                results, sens_time = sensitivity_analysis(
-                    model,
-                    units,
-                    masks,
-                    eval_loss,
-                    structured,
-                    cfg.tolerance,
-                    cfg.tolerance_mode,
-                    cfg.max_ratio,
-                    cfg.ratio_step,
-                    progress,
-                    cfg.rank_norm,
-                )
-                write_sensitivity_csv(results, out / f"sensitivity_{unit}.csv")
-                plot_sensitivity(results, out / f"sensitivity_{unit}.png")
-                for u, r in zip(units, results):
-                    masks.update(u.prune(params, masks, r.chosen, cfg.rank_norm))
-                save_file({k: v.to(torch.uint8).cpu() for k, v in masks.items()}, str(mask_file))
-                (work / "sensitivity.json").write_text(
-                    json.dumps({"time_s": sens_time, "ratios": {r.name: r.chosen for r in results}})
-                )
-            apply_masks(model, masks)
-            removed = 1.0 - count_nonzero(masks) / max(1, nz_before)
-            extra: dict[str, Any] = {"removed_fraction": removed, "sensitivity_time_s": sens_time}
-            hooks = TrainHooks(after_step=masks_hook)
-            if cfg.reg_decay > 0:
-                lam = base_lambda() * cfg.reg_decay ** int(unit[1:])
-                hooks.penalty = make_penalty(cfg.regularizer, tensors, lam, units, **reg_weights)
-                extra["reg_lambda_abs"] = lam
-            tune(unit, cfg.finetune_steps, hooks)
-            row = round_row(unit, extra)
-            if removed < cfg.min_round_fraction:
-                prog["stopped"] = True
-            finish(unit, t0, row)
-        elif unit == "Q":
-            state.books = quantize_model(
-                model, tensors, masks, cfg.quant_bits, cfg.quant_bits_by_kind, cfg.quant_init
-            )
-            after_kmeans = round_row("Q-kmeans", {})
-            tuner = CentroidTuner(model, state.books, cfg.centroid_lr)
-            tune(
-                "Q",
-                cfg.centroid_steps,
-                TrainHooks(
-                    before_step=tuner.before_step,
-                    after_step=tuner.after_step,
-                    state=tuner.state,
-                    load_state=tuner.load_state,
-                ),
-            )
-            prog["rounds"].append(after_kmeans)
-            finish("Q", t0, round_row("Q", {}))
-    result = CompressResult(model, masks, state.books, tensors, prog)
-    prog["after_sparsity"] = sparsity(masks)
+        STAGES[unit[0]](run, unit)
+    result = CompressResult(model, state.masks, state.books, tensors, run.prog)
+    run.prog["after_sparsity"] = sparsity(state.masks)
     return result

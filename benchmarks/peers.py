@@ -359,8 +359,9 @@ def table(folders: list[Path]) -> str:
     for testset, systems in sorted(data.items()):
         for name, r in systems.items():
             if "rtf" in r:
+                cpu = f"{r['cpu_rtf']:.4f}" if "cpu_rtf" in r else "-"  # older runs: wall only
                 lines.append(
-                    f"| {name} | {testset} | {r['rtf']:.4f} | {r.get('cpu_rtf', float('nan')):.4f} "
+                    f"| {name} | {testset} | {r['rtf']:.4f} | {cpu} "
                     f"| {r['audio_s']:.0f} | {r['delay_samples']} |"
                 )
     lines += [

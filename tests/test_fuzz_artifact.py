@@ -34,13 +34,15 @@ def _file(header: dict, payload: bytes) -> bytes:
 
 def test_two_thousand_structure_aware_mutations():
     fz = _fuzz_module()
-    t = time.perf_counter()
+    cpu = time.process_time()
     r = fz.fuzz(2000, seed=12345)
     assert r["errors"] == [] and r["error"] == 0, r["errors"]
     assert r["refused"] > 1000 and r["ok"] > 0  # both outcomes are exercised
     assert r["max_case_cpu_s"] < 2.0  # CPU seconds: the shared CI machine's load does not count
     assert r["rss_growth_mb"] < 200
-    assert time.perf_counter() - t < 60
+    # under a minute of CPU: wall time on the shared machine grew with its load (2,000 cases
+    # took 20-71 s wall here)
+    assert time.process_time() - cpu < 60
 
 
 def test_tiny_file_declaring_a_gigabyte_is_refused_before_allocating():

@@ -90,7 +90,7 @@ def model_info(name_or_path: str | Path, macs: bool = True) -> dict[str, Any]:
         info["macs_4s"] = {"dense": m["dense"], "nonzero": m["nonzero"], "slimmed": None}
         if getattr(model, "slim", None):
             info["macs_4s"]["slimmed"] = m["dense"]
-        else:
+        elif nonzero < params:  # only pruning leaves enough for slimming to be worth a trace
             try:  # what `secomp slim` would leave: dense MACs of the slimmed network
                 info["macs_4s"]["slimmed"] = count_macs(slim_model(model)[0])["dense"]
             except SlimError:

@@ -40,7 +40,7 @@ def slim_model(
 ) -> tuple[nn.Module, list[dict[str, Any]]]:
     """A slimmed copy of `model` and one row per slimmed layer (name, widths before/after).
 
-    example: one input item for the trace (default: 0.1 s of noise, the waveform input of
+    example: one input item for the trace (default: 0.05 s of noise, the waveform input of
     every secomp model). The copy's config (`model_config`) carries the slim spec, so it saves
     and loads like any model (`save_model`, `save_artifact`)."""
     if getattr(model, "slim", None):

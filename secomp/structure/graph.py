@@ -17,7 +17,7 @@ units; its inner layers are known to its handler (layers.py). The batch must be 
 model's input and output and every layer must treat batch items independently (eval mode).
 
 Cost: one reference pass, then one probe pass per K (layer, channel) pairs (K = 64 items of a
-short example, 0.1 s of audio): the probes of different layers share a pass, since no probe
+short example, 0.05 s of audio): the probes of different layers share a pass, since no probe
 can cross a layer, and in probe passes the layers are not computed (each returns its recorded
 output), so a pass costs only the element-wise work between layers.
 """
@@ -213,9 +213,9 @@ def trace(model: nn.Module, example: torch.Tensor, batch: int = PROBE_BATCH) -> 
     return structure
 
 
-def default_example(model: nn.Module, seconds: float = 0.1) -> torch.Tensor:
-    """A waveform [1, N] of noise at about -26 dBFS on the model's device: the input of every
-    secomp model (waveform in, waveform out)."""
+def default_example(model: nn.Module, seconds: float = 0.05) -> torch.Tensor:
+    """A waveform [1, N] (0.05 s, a few STFT frames) of noise at about -26 dBFS on the model's
+    device: the input of every secomp model (waveform in, waveform out)."""
     from ..audio import SAMPLE_RATE
 
     device = next(model.parameters()).device

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..structure.groups import ChannelGroupSet, PrunableTensor, channel_groups, prunable_tensors
 from ..structure.layers import CONV_GROUPINGS
+from .prune import prune_mask
 
 GROUP_MODES = ("tensor", "channel")
 RANK_NORMS = ("l2", "l1")
@@ -44,8 +45,6 @@ class TensorUnit:
         self.params = [t.name]
 
     def prune(self, params, masks, ratio: float, rank_norm: str = "l2") -> dict[str, torch.Tensor]:
-        from .prune import prune_mask
-
         w = params[self.name]
         return {
             self.name: prune_mask(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .groups import PrunableTensor
+from ..structure.groups import PrunableTensor
 
 Masks = dict[str, torch.Tensor]
 

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .groups import PrunableTensor
+from ..structure.groups import PrunableTensor
 from .masks import group_alive
 
 

@@ -186,6 +186,31 @@ def peak_rss(model: str, minutes: list[float], block_ms: float) -> dict:
     return {"model": model, "block_ms": block_ms, "files": out}
 
 
+def markdown(torch_json: Path, onnx_json: Path | None = None) -> str:
+    """The docs/benchmarks.md latency table from the JSON files of one torch run (and an
+    onnxruntime run)."""
+    t = json.loads(Path(torch_json).read_text())
+    o = json.loads(Path(onnx_json).read_text())["onnxruntime"] if onnx_json else {}
+    head = (
+        "| model | params | torch wall median / p99 / worst (ms) | torch CPU median / p99 / "
+        "worst (ms) | onnxruntime CPU median / p99 / worst (ms) |\n|---|---|---|---|---|"
+    )
+    rows = [head]
+    for name, r in t["models"].items():
+        ort_cell = (
+            "{cpu_median_ms:.2f} / {cpu_p99_ms:.2f} / {cpu_worst_ms:.1f}".format(**o[name])
+            if name in o
+            else "-"
+        )
+        rows.append(
+            f"| {name} | {r['params'] / 1e6:.2f} M "
+            f"| {r['median_ms']:.2f} / {r['p99_ms']:.2f} / {r['worst_ms']:.1f} "
+            f"| {r['cpu_median_ms']:.2f} / {r['cpu_p99_ms']:.2f} / {r['cpu_worst_ms']:.1f} "
+            f"| {ort_cell} |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--archs", nargs="+", default=list(MODELS))
@@ -196,7 +221,14 @@ def main() -> None:
     p.add_argument("--rss-block-ms", type=float, default=100.0)
     p.add_argument("--onnx", action="store_true", help="time the streaming ONNX graphs instead")
     p.add_argument("--json", default=None)
+    p.add_argument(
+        "--markdown", nargs="+", default=None, metavar="JSON",
+        help="print the docs table from a torch run's JSON (and an --onnx run's JSON)",
+    )
     a = p.parse_args()
+    if a.markdown:
+        print(markdown(*map(Path, a.markdown)))
+        return
     torch.set_num_threads(1)
     load_before = os.getloadavg()
     t0 = time.time()

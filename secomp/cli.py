@@ -270,7 +270,8 @@ def cmd_enhance(a: argparse.Namespace) -> None:
             from .stream import stream_file
 
             block = max(1, round(a.block_ms * 16))  # 16 samples per ms at 16 kHz
-            stream_file(model, src, dst, block, downmix=a.downmix, overwrite=a.overwrite)
+            # the streamer runs on the CPU (one small frame per call)
+            stream_file(model.cpu(), src, dst, block, downmix=a.downmix, overwrite=a.overwrite)
         else:
             enhance_file(
                 model, src, dst, chunk_s=a.chunk_s, device=device, downmix=a.downmix,

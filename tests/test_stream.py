@@ -61,10 +61,10 @@ def test_streamer_equals_offline_causal_path(name, noisy):
         assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max(), block
 
 
-@pytest.mark.parametrize("name", ["demo", COMMITTED_SLIM])
+@pytest.mark.parametrize("name", ["demo", COMMITTED_SLIM, "models/gcrn-c2-slim.secomp"])
 def test_streamer_equals_offline_trained_and_slimmed(name, noisy):
-    """The bundled demo CRN and a committed slimmed compressed CRN (SlimRNN and SlimConv
-    layers), hop-sized and odd blocks; one-sample blocks on the demo model."""
+    """The bundled demo CRN and the committed slimmed compressed CRN and GCRN (SlimRNN and
+    SlimConv layers), hop-sized and odd blocks; one-sample blocks on the demo model."""
     model = load_model(name)
     x = noisy[:12077]
     ref = offline_causal(model, x)

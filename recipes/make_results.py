@@ -118,17 +118,25 @@ def fmt(x: float, nd: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
 
+def _architecture(name: str):
+    import yaml
+
+    from secomp.models import build_model
+
+    cfg = yaml.safe_load((ROOT / "configs" / "train" / f"{name}.yaml").read_text())
+    return build_model(cfg["model"], **cfg.get("hparams", {}))
+
+
 def baselines() -> dict:
     out = {}
     for m in ("crn", "gcrn", "lstm", "tcnn", "demo"):
         sets = {s: _load(ROOT / "results" / "baselines" / f"{m}_{s}.json") for s in SETS}
         if not all(sets.values()):
             continue
-        model = (
-            load_model(ROOT / "checkpoints" / m / "model.safetensors")
-            if (ROOT / "checkpoints" / m / "model.safetensors").exists()
-            else None
-        )
+        # parameters and MACs depend on the architecture only: without the weights file
+        # (a fresh clone), the architecture of the model's training config stands in
+        weights = ROOT / "checkpoints" / m / "model.safetensors"
+        model = load_model(weights) if weights.exists() else _architecture(m)
         params = sets["matched"].get("params") or (
             sum(p.numel() for p in model.parameters()) if model is not None else None
         )

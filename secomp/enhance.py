@@ -177,6 +177,7 @@ def _enhance_file(
     bar = tqdm(
         total=round(n / SAMPLE_RATE), desc=src.name[:30], unit="s", leave=False, position=1,
         disable=not progress or n <= chunk,
+        mininterval=0,  # one refresh per chunk (seconds of audio each): cheap, always shown
     )
     with atomic_write(dst) as tmp, bar:
         with (

@@ -183,6 +183,7 @@ def cmd_separate(a: argparse.Namespace) -> None:
     if model is None:
         raise ValueError("separate needs a separation model, not 'identity'")
     check_separation_model(model, a.model)
+    set_threads(a.threads)
     out = Path(a.output)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out}: exists and is not a folder (-o takes a folder)")
@@ -567,6 +568,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     s.add_argument("--downmix", action="store_true", help="average multi-channel input")
     s.add_argument("--chunk-s", type=float, default=60.0, help="chunk length for long audio")
+    s.add_argument(
+        "--threads", type=int, default=0,
+        help="inference threads (default: the cores not kept busy by other processes)",
+    )
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
     common(s)
     s.set_defaults(fn=cmd_separate)

@@ -177,7 +177,8 @@ def test_separate_cli_round_trip(demo_data, tiny_file, tmp_path, capsys):
     src = tmp_path / "in" / "talk.flac"
     src.parent.mkdir()
     sf.write(src, a + b, 16000)
-    main(["separate", str(tiny_file), str(src.parent), "-o", str(tmp_path / "out"), "--quiet"])
+    out = str(tmp_path / "out")
+    main(["separate", str(tiny_file), str(src.parent), "-o", out, "--quiet", "--threads", "1"])
     outs = [tmp_path / "out" / f"talk_s{k}.wav" for k in (1, 2)]
     ys = [sf.read(p) for p in outs]
     assert all(sr == 16000 and len(y) == len(a) for y, sr in ys)

@@ -82,6 +82,41 @@ def _chunks(x_len: int, chunk: int):
         start += chunk
 
 
+def checked_frames(src: Path, info, downmix: bool) -> int:
+    """Frames of a 16 kHz file opened for chunked processing (`info`: its soundfile info),
+    after the channel and length checks; AudioError (one line) otherwise."""
+    from .audio import MIN_DURATION_S, AudioError
+
+    if info.channels > 1 and not downmix:
+        raise AudioError(
+            f"{src}: has {info.channels} channels; secomp needs mono (pass --downmix to average)"
+        )
+    n = info.frames
+    if n < MIN_DURATION_S * SAMPLE_RATE:
+        raise AudioError(f"{src}: too short ({n / SAMPLE_RATE:.3f} s < {MIN_DURATION_S} s minimum)")
+    return n
+
+
+def file_level_gain(src: Path, n: int, chunk: int) -> float:
+    """First pass over a long file, `chunk` samples at a time, before anything is written: the
+    NaN and silence checks, and the one gain that brings the file to the models' level."""
+    import soundfile as sf
+
+    from .audio import SILENCE_PEAK, AudioError
+
+    energy, peak = 0.0, 0.0
+    with sf.SoundFile(str(src)) as fin:
+        for start, stop in _chunks(n, chunk):
+            block = fin.read(stop - start, dtype="float32", always_2d=True).mean(axis=1)
+            if not np.isfinite(block).all():
+                raise AudioError(f"{src}: contains NaN or infinite samples")
+            energy += float(np.dot(block.astype(np.float64), block))
+            peak = max(peak, float(np.abs(block).max(initial=0.0)))
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{src}: silent (peak below {SILENCE_PEAK:g})")
+    return level_gain(energy, n)
+
+
 @torch.inference_mode()
 def enhance_file(
     model: nn.Module,
@@ -129,13 +164,7 @@ def _enhance_file(
     import soundfile as sf
     from tqdm import tqdm
 
-    from .audio import (
-        MIN_DURATION_S,
-        SILENCE_PEAK,
-        AudioError,
-        load_audio,
-        save_audio,
-    )
+    from .audio import AudioError, load_audio, save_audio
     from .files import atomic_write
 
     src, dst = Path(src), Path(dst)
@@ -150,29 +179,12 @@ def _enhance_file(
         return save_audio(
             dst, enhance_array(model, x, chunk_s, context_s, fade_s, device), overwrite
         )
-    if info.channels > 1 and not downmix:
-        raise AudioError(
-            f"{src}: has {info.channels} channels; secomp needs mono (pass --downmix to average)"
-        )
-    n = info.frames
-    if n < MIN_DURATION_S * SAMPLE_RATE:
-        raise AudioError(f"{src}: too short ({n / SAMPLE_RATE:.3f} s < {MIN_DURATION_S} s minimum)")
+    n = checked_frames(src, info, downmix)
     chunk, ctx, fade = (int(s * SAMPLE_RATE) for s in (chunk_s, context_s, fade_s))
     ctx = max(ctx, LOOKAHEAD + fade)
     if n <= chunk + ctx:
         chunk = n  # one pass, as enhance_array
-    # First pass: energy for the level gain, and the checks, before anything is written.
-    energy, peak = 0.0, 0.0
-    with sf.SoundFile(str(src)) as fin:
-        for start, stop in _chunks(n, chunk):
-            block = fin.read(stop - start, dtype="float32", always_2d=True).mean(axis=1)
-            if not np.isfinite(block).all():
-                raise AudioError(f"{src}: contains NaN or infinite samples")
-            energy += float(np.dot(block.astype(np.float64), block))
-            peak = max(peak, float(np.abs(block).max(initial=0.0)))
-    if peak < SILENCE_PEAK:
-        raise AudioError(f"{src}: silent (peak below {SILENCE_PEAK:g})")
-    gain = level_gain(energy, n)
+    gain = file_level_gain(src, n, chunk)
     fmt = "WAV" if dst.suffix.lower() == ".wav" else "FLAC"
     bar = tqdm(
         total=round(n / SAMPLE_RATE), desc=src.name[:30], unit="s", leave=False, position=1,

@@ -26,7 +26,6 @@ import torch
 from torch import nn
 
 from .audio import (
-    MIN_DURATION_S,
     REFERENCE_DBFS,
     SAMPLE_RATE,
     SILENCE_PEAK,
@@ -36,7 +35,7 @@ from .audio import (
     load_audio,
     save_audio,
 )
-from .enhance import LOOKAHEAD, _chunks
+from .enhance import LOOKAHEAD, _chunks, checked_frames, file_level_gain
 from .metrics import METRICS, all_metrics, mean_ci95, si_sdr
 
 SEP_METRICS = (*METRICS, "sdr")
@@ -205,28 +204,11 @@ def separate_file(
         for out, talker in zip(outs, y):
             save_audio(out, talker, overwrite)
         return outs
-    if info.channels > 1 and not downmix:
-        raise AudioError(
-            f"{src}: has {info.channels} channels; secomp needs mono (pass --downmix to average)"
-        )
-    n = info.frames
-    if n < MIN_DURATION_S * SAMPLE_RATE:
-        raise AudioError(f"{src}: too short ({n / SAMPLE_RATE:.3f} s < {MIN_DURATION_S} s minimum)")
+    n = checked_frames(src, info, downmix)
     chunk, ctx, fade = _settings(chunk_s, context_s, fade_s)
     if n <= chunk + ctx:
         chunk = n
-    # First pass: energy for the level gain, and the checks, before anything is written.
-    energy, peak = 0.0, 0.0
-    with sf.SoundFile(str(src)) as fin:
-        for a, b in _chunks(n, chunk):
-            block = fin.read(b - a, dtype="float32", always_2d=True).mean(axis=1)
-            if not np.isfinite(block).all():
-                raise AudioError(f"{src}: contains NaN or infinite samples")
-            energy += float(np.dot(block.astype(np.float64), block))
-            peak = max(peak, float(np.abs(block).max(initial=0.0)))
-    if peak < SILENCE_PEAK:
-        raise AudioError(f"{src}: silent (peak below {SILENCE_PEAK:g})")
-    gain = level_gain(energy, n)
+    gain = file_level_gain(src, n, chunk)
     outs[0].parent.mkdir(parents=True, exist_ok=True)
     tmps = [out.with_name(f".{out.name}.{os.getpid()}.part") for out in outs]
     fmt = "WAV" if outs[0].suffix.lower() == ".wav" else "FLAC"

@@ -131,13 +131,16 @@ def selection() -> list[str]:
         cells = [f"{_gain(r, x, 'pesq'):+.3f} / {_gain(r, x, 'stoi'):+.3f} / "
                  f"{_gain(r, x, 'si_sdr'):+.2f}" for x in SNRS]
         L.append(f"| {n} | " + " | ".join(cells) + " |")
-    return L + ["",
-                "On the (dry) valid mixtures the dry run is ahead on SI-SDR at every SNR (+0.6 to",
-                "+0.9 dB) and on PESQ from 0 to 15 dB (+0.006 to +0.021; -0.003 at -5 dB), STOI",
-                "within 0.005: after this short run reverberation is **not** chosen: the configs of the",
-                "next training period should set `p_reverb: 0` unless a reverberant valid set says",
-                "otherwise (not built yet). Both 12-minute runs are far below the bundled demo",
-                "model, which therefore stays bundled.", ""]
+    return L + [
+        "",
+        "On the (dry) valid mixtures the dry run is ahead on SI-SDR at every SNR (+0.6 to",
+        "+0.9 dB) and on PESQ from 0 to 15 dB (+0.006 to +0.021; -0.003 at -5 dB), STOI",
+        "within 0.005: after this short run reverberation is **not** chosen; the configs of",
+        "the next training period should set `p_reverb: 0` unless a reverberant valid set",
+        "says otherwise (not built yet). Both 12-minute runs are far below the bundled demo",
+        "model, which therefore stays bundled.",
+        "",
+    ]
 
 
 def section() -> list[str]:

@@ -175,7 +175,8 @@ def section() -> list[str]:
         "training noises, **untrained** = test-only noises (80%) + 4-talker babble from",
         "`speech/babble` (20%). Evaluated with `bash recipes/evaluate_v5.sh` (CPU); v1-era",
         "references as in `results/v1ref/README.md`; peers by `benchmarks/peers.py` (one thread,",
-        "resampled to their rate and back, delay removed). Cells: enhanced mean (gain over noisy).",
+        "resampled to their rate and back, delay removed; all peer tables with 95% intervals",
+        "and CPU RTFs: [peers.md](peers.md)). Cells: enhanced mean (gain over noisy).",
         "",
     ]
     L += selection()

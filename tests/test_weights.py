@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import safetensors.torch
 import torch
+from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import load_file
 
 from secomp.modelio import load_model, save_model
@@ -92,7 +92,7 @@ def test_publish_restore_round_trip(repo, tiny, tmp_path, capsys):
         capture_output=True,
     ).stdout
     assert len(blob) == entry["bytes"]
-    assert {v.dtype for v in safetensors.torch.load(blob).values()} == {torch.float16, torch.int64}
+    assert {v.dtype for v in load_safetensors_bytes(blob).values()} == {torch.float16, torch.int64}
     removed = git(repo, "log", "--format=%H", "--diff-filter=D", "--", "weights/tiny.safetensors")
     assert git(repo, "rev-parse", f"{removed.strip()}~1").strip() == entry["commit"]
     assert entry["dtype"] == "float16" and entry["arch"] == "crn"

@@ -3,7 +3,14 @@
 # most 64 MiB with the working tree, and returns at most 64 MiB):
 #   bash recipes/gpu_v5.sh unpack            # unpack the carried corpus shards (.gpu/shards/sK.tar,
 #                                            # from recipes/pack_corpus_shards.py) into DATA
+#   bash recipes/gpu_v5.sh init              # starting weights for `init:` configs (v6): the
+#                                            # carried fp16 shards .gpu/init/NAME/NAME.fp16.*
+#                                            # (python recipes/fp16_shards.py pack
+#                                            # checkpoints/NAME/model.safetensors .gpu/init/NAME)
+#                                            # -> checkpoints/NAME/model.safetensors
 #   bash recipes/gpu_v5.sh bench             # benchmarks/train_throughput.py -> checkpoints/
+#   bash recipes/gpu_v5.sh wait              # until the detached benchmark and trainings end
+#                                            # (at most WAIT seconds, default 540)
 #   bash recipes/gpu_v5.sh train             # decode the corpus once into the bank cache, then
 #                                            # train every config in MODELS at once on the one GPU,
 #                                            # detached (survives between calls), MIN minutes each
@@ -24,9 +31,25 @@ case "${1:-}" in
       tar xf "$t" -C "$DATA" && touch "$DATA/.$(basename $t).done" && echo "unpacked $t"
     done
     du -sh "$DATA" ;;
+  init)
+    for d in .gpu/init/*/; do
+      n=$(basename "$d")
+      [ -f checkpoints/$n/model.safetensors ] && continue
+      ls "$d$n".fp16.* > /dev/null 2>&1 || continue
+      mkdir -p checkpoints/$n
+      python3 recipes/fp16_shards.py unpack "$d$n" checkpoints/$n/model.safetensors || exit 1
+    done
+    ls -la checkpoints/*/model.safetensors ;;
   bench)
     python3 benchmarks/train_throughput.py --data "$DATA" --cache "$CACHE/bench" \
       --train-split valid --json checkpoints/train_throughput.json ;;
+  wait)
+    # the patterns carry a bracket so that they never match this shell's own command line
+    for i in $(seq $(( ${WAIT:-540} / 5 ))); do
+      pgrep -f "benchmarks/train_throughput[.]py|secomp[.]cli trai[n]" > /dev/null || break
+      sleep 5
+    done
+    pgrep -fa "benchmarks/train_throughput[.]py|secomp[.]cli trai[n]" | cut -c1-120 ;;
   train)
     python3 - "$DATA" "$CACHE" <<'PY' || exit 1
 import sys
@@ -66,5 +89,5 @@ PY
       for m in "$@"; do cp -r checkpoints/pack/$m "$OUT/"; done
     fi
     ls -la "$OUT"/* ;;
-  *) echo "usage: $0 unpack|bench|train|status|pack NAME..." >&2; exit 2 ;;
+  *) echo "usage: $0 unpack|init|bench|wait|train|status|pack NAME..." >&2; exit 2 ;;
 esac

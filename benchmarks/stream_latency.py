@@ -33,7 +33,7 @@ from secomp.audio import SAMPLE_RATE
 from secomp.modelio import load_model
 from secomp.models import build_model
 from secomp.stft import HOP
-from secomp.stream import Streamer, algorithmic_latency_ms
+from secomp.stream import Streamer, algorithmic_latency_ms, block_time_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
@@ -85,16 +85,9 @@ def interleaved_latency(
                 cpu[name][i - n_warm] = time.thread_time() - c0
     rows = {}
     for name in names:
-        ms, cpu_ms = times[name][:n] * 1e3, cpu[name][:n] * 1e3
         rows[name] = {
             "params": sum(p.numel() for p in models[name].parameters()),
-            "median_ms": float(np.median(ms)),
-            "p99_ms": float(np.percentile(ms, 99)),
-            "worst_ms": float(ms.max()),
-            "mean_ms": float(ms.mean()),
-            "cpu_median_ms": float(np.median(cpu_ms)),
-            "cpu_p99_ms": float(np.percentile(cpu_ms, 99)),
-            "cpu_worst_ms": float(cpu_ms.max()),
+            **block_time_summary(times[name][:n], cpu[name][:n]),
         }
     return {"blocks": n, "hop_ms": HOP / SAMPLE_RATE * 1e3, "models": rows}
 

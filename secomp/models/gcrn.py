@@ -114,13 +114,26 @@ class GCRN(ComplexModel):
         self.lin_real, self.lin_imag = nn.Linear(n_bins, n_bins), nn.Linear(n_bins, n_bins)
 
     def core(self, ri: torch.Tensor) -> torch.Tensor:
+        return self._network(ri, self.glstm)
+
+    def stream_step(self, ri: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """Frames [B, 2, T, 161] (any T >= 1) and the state after the frames before them (None:
+        the first frames) -> (estimate [B, 2, T, 161], new state). The convolutions are one
+        frame wide in time, so the state is the grouped LSTM's only: `glstm.{layer}.{group}.h`
+        and `.c`, [1, B, hidden / groups] each (models/causal.py)."""
+        new: State = {}
+        out = self._network(ri, lambda seq: self.glstm.step(seq, "glstm.", state, new))
+        return out, new
+
+    def _network(self, ri: torch.Tensor, lstm) -> torch.Tensor:
+        """Encoder, `lstm` over the flattened features [B, T, C * F], decoders: [B, 2, T, 161]."""
         x = ri
         skips = []
         for block in self.encoder:
             x = block(x)
             skips.append(x)
         b, c, t, f = x.shape
-        h = self.glstm(x.permute(0, 2, 1, 3).reshape(b, t, c * f))
+        h = lstm(x.permute(0, 2, 1, 3).reshape(b, t, c * f))
         if self.proj is not None:
             h = self.proj(h)
         h = h.reshape(b, t, c, f).permute(0, 2, 1, 3)
@@ -131,27 +144,3 @@ class GCRN(ComplexModel):
                 y = block(torch.cat([y, skips[len(blocks) - 1 - k]], 1))
             outs.append(lin(y.squeeze(1)))
         return torch.stack(outs, 1)
-
-    def stream_step(self, ri: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
-        """Frames [B, 2, T, 161] (any T >= 1) and the state after the frames before them (None:
-        the first frames) -> (estimate [B, 2, T, 161], new state). The convolutions are one
-        frame wide in time, so the state is the grouped LSTM's only: `glstm.{layer}.{group}.h`
-        and `.c`, [1, B, hidden / groups] each (models/causal.py)."""
-        new: State = {}
-        x = ri
-        skips = []
-        for block in self.encoder:
-            x = block(x)
-            skips.append(x)
-        b, c, t, f = x.shape
-        h = self.glstm.step(x.permute(0, 2, 1, 3).reshape(b, t, c * f), "glstm.", state, new)
-        if self.proj is not None:
-            h = self.proj(h)
-        h = h.reshape(b, t, c, f).permute(0, 2, 1, 3)
-        outs = []
-        for blocks, lin in ((self.dec_real, self.lin_real), (self.dec_imag, self.lin_imag)):
-            y = h
-            for k, block in enumerate(blocks):
-                y = block(torch.cat([y, skips[len(blocks) - 1 - k]], 1))
-            outs.append(lin(y.squeeze(1)))
-        return torch.stack(outs, 1), new

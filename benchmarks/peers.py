@@ -50,7 +50,7 @@ from scipy.signal import correlate, resample_poly  # noqa: E402
 
 from secomp.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from secomp.data import Pair, read_pairs  # noqa: E402
-from secomp.evaluate import summarise, write_rows_csv  # noqa: E402
+from secomp.evaluate import result_row, summarise, write_rows_csv  # noqa: E402
 from secomp.metrics import all_metrics  # noqa: E402
 
 SYSTEMS = ("dfn3", "rnnoise", "noisereduce")
@@ -206,21 +206,10 @@ def run_system(
     rows = []
     for ident, ev, ee in scored:
         nv, ne = noisy_scores[ident]
-        p = meta[ident]
         errors = {f"noisy.{k}": v for k, v in ne.items()} | {
             f"enhanced.{k}": v for k, v in ee.items()
         }
-        rows.append(
-            {
-                "id": ident,
-                "snr_db": p.snr_db,
-                "noise": p.extra.get("noise", ""),
-                "corpus": p.extra.get("corpus", ""),
-                "noisy": nv,
-                "enhanced": ev,
-                "errors": errors,
-            }
-        )
+        rows.append(result_row(meta[ident], nv, ev, errors))
     summary = summarise(rows)
     summary["missing"] = [
         {"id": r["id"], "metric": k, "reason": v} for r in rows for k, v in r["errors"].items()

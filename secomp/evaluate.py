@@ -69,6 +69,20 @@ def _summarise_by_snr(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def result_row(pair, noisy: dict, enhanced: dict, errors: dict) -> dict:
+    """One mixture's row for `summarise`: its id, SNR, noise and corpus from the manifest
+    (`pair`: a data.Pair) beside the metrics of the noisy input and the enhanced output."""
+    return {
+        "id": pair.id,
+        "snr_db": pair.snr_db,
+        "noise": pair.extra.get("noise", ""),
+        "corpus": pair.extra.get("corpus", ""),
+        "noisy": noisy,
+        "enhanced": enhanced,
+        "errors": errors,
+    }
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Means and 95% intervals of per-file rows (keys snr_db, corpus, noisy, enhanced): overall,
     "by_snr", and "by_corpus" (each corpus with its own overall numbers and "by_snr")."""
@@ -109,18 +123,7 @@ def evaluate(
             futures.append(ex.submit(_score, item) if ex else item)
         for f in tqdm(futures, desc="metrics", disable=not progress):
             ident, nv, ev, errors = f.result() if ex else _score(f)
-            p = meta[ident]
-            rows.append(
-                {
-                    "id": ident,
-                    "snr_db": p.snr_db,
-                    "noise": p.extra.get("noise", ""),
-                    "corpus": p.extra.get("corpus", ""),
-                    "noisy": nv,
-                    "enhanced": ev,
-                    "errors": errors,
-                }
-            )
+            rows.append(result_row(meta[ident], nv, ev, errors))
     finally:
         if ex:
             ex.shutdown()

@@ -14,6 +14,9 @@
 #   bash recipes/gpu_v5.sh train             # decode the corpus once into the bank cache, then
 #                                            # train every config in MODELS at once on the one GPU,
 #                                            # detached (survives between calls), MIN minutes each
+#   bash recipes/gpu_v5.sh compress          # every MODEL:PIPELINE in JOBS through `secomp compress`
+#                                            # at once, detached, fine-tuning on the v5/v6 training
+#                                            # mix, stopped at LIMIT s (resumable) -> runs/MODEL-PIPELINE
 #   bash recipes/gpu_v5.sh status            # last log lines, GPU utilisation, logs -> $OUT
 #   bash recipes/gpu_v5.sh pack NAME...      # fp16 shards of checkpoints/NAME/{model,best} -> $OUT
 # Runs resume from checkpoints/<name> when called again with a larger MIN.
@@ -23,6 +26,8 @@ DATA=${DATA:-/tmp/sd}
 CACHE=${CACHE:-/tmp/banks}
 MIN=${MIN:-18}
 MODELS=${MODELS:-crn-v5 gcrn-v5 lstm-v5 tcnn-v5 demo-v5 demo-v5-dry}
+# the dry v6 training mix (configs/train/*-v6.yaml), for compression's fine-tuning
+TRAIN_MIX=${TRAIN_MIX:-"{snr_db: [-5, 20], p_near_clean: 0.05, p_real_noise: 0.5, p_babble: 0.35, p_colored: 0.15, babble_talkers: [2, 4]}"}
 mkdir -p "$DATA" checkpoints
 case "${1:-}" in
   unpack)
@@ -42,14 +47,23 @@ case "${1:-}" in
     ls -la checkpoints/*/model.safetensors ;;
   bench)
     python3 benchmarks/train_throughput.py --data "$DATA" --cache "$CACHE/bench" \
-      --train-split valid --json checkpoints/train_throughput.json ;;
+      --train-split valid --new-batch ${NEW_BATCH:-32} --json checkpoints/train_throughput.json ;;
   wait)
     # the patterns carry a bracket so that they never match this shell's own command line
     for i in $(seq $(( ${WAIT:-540} / 5 ))); do
-      pgrep -f "benchmarks/train_throughput[.]py|secomp[.]cli trai[n]" > /dev/null || break
+      pgrep -f "benchmarks/train_throughput[.]py|secomp[.]cli ${WHAT:-trai[n]}" > /dev/null || break
       sleep 5
     done
-    pgrep -fa "benchmarks/train_throughput[.]py|secomp[.]cli trai[n]" | cut -c1-120 ;;
+    pgrep -fa "benchmarks/train_throughput[.]py|secomp[.]cli ${WHAT:-trai[n]}" | cut -c1-120 ;;
+  compress)
+    mkdir -p runs
+    for job in ${JOBS:-crn-v5:c2-fast gcrn-v5:c2-fast}; do
+      m=${job%%:*}; p=${job#*:}
+      setsid nohup timeout -s INT ${LIMIT:-900} python3 -m secomp.cli compress \
+        checkpoints/$m/model.safetensors --pipeline $p --data "$DATA" --out runs/$m-$p --resume \
+        --quiet train.bank_cache=$CACHE "train.mix=$TRAIN_MIX" >> runs/$m-$p.log 2>&1 < /dev/null &
+    done
+    sleep 20; tail -3 runs/*.log ;;
   train)
     python3 - "$DATA" "$CACHE" <<'PY' || exit 1
 import sys
@@ -73,8 +87,10 @@ PY
       [ -f checkpoints/$m/log.csv ] && tail -1 checkpoints/$m/log.csv
     done
     tail -3 checkpoints/gpu_util.csv; nvidia-smi --query-gpu=memory.used --format=csv
+    for r in runs/*.log; do [ -f "$r" ] && echo "== $r: $(tail -c 200 $r | tr '\r' '\n' | tail -1)"; done
     tar czf "$OUT/logs.tgz" $(ls checkpoints/*.log checkpoints/*.csv checkpoints/*.json \
-      checkpoints/*/log.csv checkpoints/*/loss.png 2>/dev/null) ;;
+      checkpoints/*/log.csv checkpoints/*/loss.png runs/*.log runs/*/*.md runs/*/*.json \
+      runs/*/*.csv runs/*/*.png runs/*/*.yaml runs/*/model.secomp 2>/dev/null) ;;
   pack)  # fp16 shards of each named model into $OUT/NAME/ (TAR=1: all into $OUT/small.tar)
     shift
     mkdir -p checkpoints/pack
@@ -89,5 +105,5 @@ PY
       for m in "$@"; do cp -r checkpoints/pack/$m "$OUT/"; done
     fi
     ls -la "$OUT"/* ;;
-  *) echo "usage: $0 unpack|init|bench|wait|train|status|pack NAME..." >&2; exit 2 ;;
+  *) echo "usage: $0 unpack|init|bench|wait|train|compress|status|pack NAME..." >&2; exit 2 ;;
 esac

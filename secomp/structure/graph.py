@@ -191,7 +191,7 @@ def trace(model: nn.Module, example: torch.Tensor, batch: int = PROBE_BATCH) -> 
             seen_in.clear()
             seen_stat = torch.zeros(k, dtype=torch.bool)
             y = model(x)
-            to_out = _any_nan_per_item(y, k)
+            to_out = _any_nan_per_item(y, k).cpu()  # the record lives on the CPU
             for p, items in targets.items():
                 bs = torch.tensor([b for b, _ in items])
                 cs = torch.tensor([c for _, c in items])

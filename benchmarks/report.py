@@ -94,21 +94,30 @@ def main() -> None:
             "",
             f"Aggregate, new settings with four at once against the old one-at-a-time figure:"
             f" **{t['speedup_new_together_vs_old_one_at_a_time']:.2f}x** (the issue's goal was"
-            f" 2x). Doubling the batch gives {new_alone / t['old_one_at_a_time_audio_s_per_s']:.2f}x"
-            f" one model at a time ({t['old_one_at_a_time_audio_s_per_s']:.0f} ->"
-            f" {new_alone:.0f} s/s); running the four at once adds"
-            f" {new['together_aggregate_audio_s_per_s'] / new_alone:.2f}x at batch 32"
+            f" 2x). Batch {new['batch_size']} alone gives"
+            f" {new_alone / t['old_one_at_a_time_audio_s_per_s']:.2f}x one model at a time"
+            f" ({t['old_one_at_a_time_audio_s_per_s']:.0f} -> {new_alone:.0f} s/s): one step takes "
+            + ", ".join(
+                f"{n} {old['alone'][n]['step_ms']:.0f} -> {new['alone'][n]['step_ms']:.0f} ms"
+                for n in t["models"]
+            )
+            + f" (batch {old['batch_size']} -> {new['batch_size']}), so for the LSTM-heavy"
+            " models a step is mostly kernel launches, not arithmetic (the LSTMs step through",
+            "400 frames), and a larger batch is nearly free;"
+            f" running the four at once adds {new['together_aggregate_audio_s_per_s'] / new_alone:.2f}x"
+            f" at batch {new['batch_size']}"
             f" ({old['together_aggregate_audio_s_per_s'] / t['old_one_at_a_time_audio_s_per_s']:.2f}x"
-            " at batch 16), because one model alone leaves the GPU idle between its many small",
-            "kernels (the LSTMs step through 400 frames), which time-slicing between processes",
-            "partly fills. The input pipeline is not the bottleneck: making a batch costs",
-            "6-8% of a step (new settings) and the batches are made on the GPU from in-memory",
-            "banks, so more processes do not wait on file I/O; the corpus is decoded once into a",
-            "shared bank cache (`bank_cache`). Not tried (no device time left this session):",
-            "`torch.compile`, CUDA graphs, MPS. The v5 training itself ran eight processes at once",
-            "(the four baselines, two demo-size CRNs, two separation models), 3,800 audio-s/s in",
-            "all (`results/training/v5/*/log.csv`), with the GPU 98-99% busy",
-            "(`results/training/v5/gpu_util_1xh200.csv`).",
+            f" at batch {old['batch_size']}), as time-slicing between processes fills the gaps",
+            "between one model's kernels. The input pipeline is not the bottleneck: making a batch",
+            f"costs {min(r['input_share_pct'] for r in new['alone'].values()):.0f}-"
+            f"{max(r['input_share_pct'] for r in new['alone'].values()):.0f}% of a step (new"
+            " settings) and the batches are made on the GPU from in-memory banks, so more",
+            "processes do not wait on file I/O; the corpus is decoded once into a shared bank cache",
+            "(`bank_cache`). Not tried yet: `torch.compile`, CUDA graphs, MPS.",
+            "Measured in the v6 lease (`NEW_BATCH=64 bash recipes/gpu_v5.sh bench`), while the",
+            "machine was also unpacking the corpus shards that later calls carried (tar, CPU only).",
+            "The v6 training then ran CRN and GCRN at batch 64 and LSTM and the separation model at",
+            "batch 32 together, with the GPU 99% busy (`results/training/v6/gpu_util_1xh200.csv`).",
             "",
         ]
     rtf = [_load(p.name) for p in sorted(DOCS.glob("rtf_*.json"))]

@@ -7,12 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..losses import complex_mse, magnitude_mse
 from ..stft import istft, stft
 
 
 class MagnitudeModel(nn.Module):
     """`core`: noisy magnitude [B, T, 161] -> estimated clean magnitude [B, T, 161].
-    The noisy phase is kept. Loss: MSE between estimated and clean magnitudes."""
+    The noisy phase is kept. Loss: MSE between estimated and clean magnitudes (power < 1:
+    between their power-compressed magnitudes, losses.magnitude_mse)."""
 
     def core(self, mag: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -22,13 +24,14 @@ class MagnitudeModel(nn.Module):
         mag = self.core(spec.abs()).float()
         return istft(torch.polar(mag, spec.angle()), wave.shape[-1])
 
-    def loss(self, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(self.core(stft(noisy).abs()).float(), stft(clean).abs())
+    def loss(self, noisy: torch.Tensor, clean: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+        return magnitude_mse(self.core(stft(noisy).abs()).float(), stft(clean).abs(), power)
 
 
 class ComplexModel(nn.Module):
     """`core`: noisy real/imaginary [B, 2, T, 161] -> estimated clean [B, 2, T, 161]
-    (complex spectral mapping). Loss: MSE on real and imaginary parts."""
+    (complex spectral mapping). Loss: MSE on real and imaginary parts (power < 1: on the
+    power-compressed spectra, losses.complex_mse)."""
 
     def core(self, ri: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -38,10 +41,10 @@ class ComplexModel(nn.Module):
         est = self.core(torch.stack([spec.real, spec.imag], 1)).float()
         return istft(torch.complex(est[:, 0], est[:, 1]), wave.shape[-1])
 
-    def loss(self, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    def loss(self, noisy: torch.Tensor, clean: torch.Tensor, power: float = 1.0) -> torch.Tensor:
         spec, target = stft(noisy), stft(clean)
         est = self.core(torch.stack([spec.real, spec.imag], 1)).float()
-        return F.mse_loss(est, torch.stack([target.real, target.imag], 1))
+        return complex_mse(est, torch.stack([target.real, target.imag], 1), power)
 
 
 class TimeModel(nn.Module):

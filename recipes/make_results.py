@@ -12,7 +12,8 @@ import json
 import math
 from pathlib import Path
 
-from results_v5 import section  # recipes/ is on sys.path when this script runs
+from results_sep import section as separation_section  # recipes/ is on sys.path here
+from results_v5 import section
 
 from secomp.artifact.macs import count_macs
 from secomp.modelio import load_model
@@ -306,6 +307,7 @@ def main() -> None:
         "`recipes/gpu_compress.sh`, this page by `recipes/make_results.py`.",
         "",
         *section(),
+        *separation_section(),
         "## Corpus v1 era: the v1-v4 baselines and the v1-based compressed models",
         "",
         "Test sets (`secomp make-testset`, 150 mixtures each, 50 per SNR, whole utterances of the 32",

@@ -1,9 +1,12 @@
-"""The corpus-v2 (v5) section of docs/results.md and results/baselines_v5.json.
+"""The corpus-v2 section of docs/results.md and results/baselines_v5.json.
 
 Called by recipes/make_results.py; reads the evaluate JSONs of recipes/evaluate_v5.sh
-(results/baselines_v5/), the v1-era references (results/v1ref/), the pretrained peers
-(results/peers/, benchmarks/peers.py), the v5 training logs (results/training/v5/) and
-weights/INDEX.json. Systems whose JSON is missing are left out of the tables and named.
+(results/baselines_v5/ and results/baselines_v6/), the valid-split scores of
+recipes/select_v5.sh (results/selection_v5/), the v1-era references (results/v1ref/), the
+pretrained peers (results/peers/, benchmarks/peers.py), the training logs
+(results/training/v5/, results/training/v6/) and weights/INDEX.json. For each model the run
+shown on the test sets is chosen on the valid split (`chosen`), never on a test set. Systems
+whose JSON is missing are left out of the tables and named.
 """
 
 from __future__ import annotations
@@ -17,12 +20,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SETS = ("untrained", "matched")
 SNRS = ("-5", "0", "5", "10", "15")
 METRICS = (("stoi", "STOI", 3), ("pesq", "PESQ", 2), ("si_sdr", "SI-SDR (dB)", 1))
-OURS = ("crn-v5", "gcrn-v5", "lstm-v5", "tcnn-v5", "demo-v5")
+# the training runs of each model, oldest first; `chosen` picks one of them on the valid split
+CANDIDATES = {
+    "crn": ("crn-v5", "crn-v6"),
+    "gcrn": ("gcrn-v5", "gcrn-v6"),
+    "lstm": ("lstm-v5", "lstm-v6"),
+    "tcnn": ("tcnn-v5", "tcnn-v5-bn"),
+    "demo": ("demo-v5",),
+}
+LOST = ("lstm-v5", "demo-v5-dry")  # trained, never published, and gone with the GPU machine
+EVAL_DIRS = ("baselines_v6", "baselines_v5")  # where a run's test-set JSONs are looked up
 V1REF = (("crn-c1", "CRN-C1 (v1, 29x)"), ("gcrn-c1", "GCRN-C1 (v1, 28x)"),
          ("demo", "demo (bundled, v1)"))
 PEERS = (("dfn3", "DeepFilterNet3"), ("rnnoise", "RNNoise"), ("noisereduce", "noisereduce"))
-TRAIN_RUNS = ("crn-v5", "gcrn-v5", "lstm-v5", "tcnn-v5", "demo-v5", "demo-v5-dry", "sep",
-              "sep-demo")
+TRAIN_RUNS = (("v5", "crn-v5"), ("v5", "gcrn-v5"), ("v5", "lstm-v5"), ("v5", "tcnn-v5"),
+              ("v5", "demo-v5"), ("v5", "demo-v5-dry"), ("v5", "sep"), ("v5", "sep-demo"),
+              ("v6", "crn-v6"), ("v6", "gcrn-v6"), ("v6", "lstm-v6"), ("v6", "sep-v2"))
 CORPORA = (("speechocean762", "so762"), ("librispeech_train-clean-5", "LS"))
 
 
@@ -30,11 +43,38 @@ def _load(p: Path) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def systems(s: str) -> list[tuple[str, str, dict]]:
+def _valid(run: str) -> dict | None:
+    return _load(ROOT / "results" / "selection_v5" / f"{run}.json")
+
+
+def _test(run: str, s: str) -> dict | None:
+    for d in EVAL_DIRS:
+        r = _load(ROOT / "results" / d / f"{run}_{s}.json")
+        if r:
+            return r
+    return None
+
+
+def chosen() -> dict[str, str]:
+    """Model -> the run shown on the test sets: of the candidates scored on the valid split,
+    the one with the largest mean PESQ gain there (the issue's first criterion; STOI and SI-SDR
+    break no tie here); a model none of whose runs was scored on valid keeps its newest run
+    with test results."""
+    out = {}
+    for arch, runs in CANDIDATES.items():
+        scored = [(v["improvement"]["pesq"], r) for r in runs if (v := _valid(r))]
+        if scored:
+            out[arch] = max(scored)[1]
+        elif tested := [r for r in runs if _test(r, "untrained")]:
+            out[arch] = tested[-1]
+    return out
+
+
+def systems(s: str, ours: list[str]) -> list[tuple[str, str, dict]]:
     """(key, label, evaluate JSON) of every system scored on test set `s`."""
     out = []
-    for m in OURS:
-        r = _load(ROOT / "results" / "baselines_v5" / f"{m}_{s}.json")
+    for m in ours:
+        r = _test(m, s)
         if r:
             out.append((m, f"**{m}**", r))
     for k, label in V1REF:
@@ -48,8 +88,8 @@ def systems(s: str) -> list[tuple[str, str, dict]]:
     return out
 
 
-def _train_row(name: str, index: dict) -> str | None:
-    log = ROOT / "results" / "training" / "v5" / name / "log.csv"
+def _train_row(version: str, name: str, index: dict) -> str | None:
+    log = ROOT / "results" / "training" / version / name / "log.csv"
     if not log.exists():
         return None
     rows = list(csv.DictReader(log.open()))
@@ -58,8 +98,10 @@ def _train_row(name: str, index: dict) -> str | None:
     w = index.get(name, {})
     bundled = ROOT / "secomp" / "assets" / f"{name}.safetensors"
     pub = (f"`{name}` {w['sha256'][:12]}" if w else "bundled: `secomp/assets/`" if bundled.exists()
+           else "never published; lost with its machine" if name in LOST
            else "not yet (checkpoints/ only)")
-    return (f"| {name} | {rows[-1]['step']} | {float(rows[-1]['time_s']) / 60:.1f} | {rate:.0f} |"
+    return (f"| {name} | {version} | {rows[-1]['step']} |"
+            f" {float(rows[-1]['time_s']) / 60:.1f} | {rate:.0f} |"
             f" {min(valid):.4g} | {valid[-1]:.4g} | {pub} |")
 
 
@@ -74,10 +116,11 @@ def _gain(r: dict, snr: str, k: str) -> float:
     return r["by_snr"][snr]["improvement"][k]
 
 
-def criteria(by_set: dict[str, dict[str, dict]]) -> list[str]:
+def criteria(by_set: dict[str, dict[str, dict]], pick: dict[str, str]) -> list[str]:
     L = ["### Against the issue's criteria (computed from the JSONs above)", ""]
+    crn, gcrn, demo = pick.get("crn", "crn"), pick.get("gcrn", "gcrn"), pick.get("demo", "demo")
     for s, sys in by_set.items():
-        for m in OURS:
+        for m in pick.values():
             if m not in sys:
                 L.append(f"- {m}, {s}: not evaluated.")
                 continue
@@ -86,13 +129,13 @@ def criteria(by_set: dict[str, dict[str, dict]]) -> list[str]:
             L.append(f"- {m}, {s}: improves STOI, PESQ and SI-SDR at every SNR: "
                      + ("**yes**" if not misses else "**no**: " + ", ".join(misses)))
     m = by_set.get("matched", {})
-    for name in ("crn-v5", "gcrn-v5"):
+    for name in (crn, gcrn):
         if name in m:
             g = _gain(m[name], "0", "pesq")
             L.append(f"- {name}: PESQ gain at 0 dB matched {g:+.3f} (goal >= +0.4): "
                      + ("**met**" if g >= 0.4 else "**missed**"))
     u = by_set.get("untrained", {})
-    for ours, ref in (("crn-v5", "crn-c1"), ("gcrn-v5", "gcrn-c1"), ("demo-v5", "demo")):
+    for ours, ref in ((crn, "crn-c1"), (gcrn, "gcrn-c1"), (demo, "demo")):
         if ours in u and ref in u:
             d = [(k, snr, _gain(u[ours], snr, k) - _gain(u[ref], snr, k))
                  for snr in SNRS for k, _, _ in METRICS]
@@ -100,15 +143,15 @@ def criteria(by_set: dict[str, dict[str, dict]]) -> list[str]:
             L.append(f"- {ours} vs its v1 predecessor `{ref}` on the untrained set: "
                      + ("better at every SNR and metric" if not worse
                         else f"worse in {len(worse)} of {len(d)} cells: " + ", ".join(worse)))
-    if "crn-v5" in u and "rnnoise" in u:
-        d = {k: [_gain(u["crn-v5"], snr, k) - _gain(u["rnnoise"], snr, k) for snr in SNRS]
+    if crn in u and "rnnoise" in u:
+        d = {k: [_gain(u[crn], snr, k) - _gain(u["rnnoise"], snr, k) for snr in SNRS]
              for k, _, _ in METRICS}
-        L.append("- crn-v5 minus RNNoise, gains on the untrained set per SNR (-5..15 dB): "
+        L.append(f"- {crn} minus RNNoise, gains on the untrained set per SNR (-5..15 dB): "
                  + "; ".join(f"{k} " + " / ".join(f"{x:+.3f}" for x in v) for k, v in d.items()))
-    if "crn-v5" in u and "dfn3" in u:
-        d = {k: [_gain(u["dfn3"], snr, k) - _gain(u["crn-v5"], snr, k) for snr in SNRS]
+    if crn in u and "dfn3" in u:
+        d = {k: [_gain(u["dfn3"], snr, k) - _gain(u[crn], snr, k) for snr in SNRS]
              for k, _, _ in METRICS}
-        L.append("- Gap to DeepFilterNet3 (DFN3 minus crn-v5, gains on the untrained set per"
+        L.append(f"- Gap to DeepFilterNet3 (DFN3 minus {crn}, gains on the untrained set per"
                  " SNR): " + "; ".join(f"{k} " + " / ".join(f"{x:+.3f}" for x in v)
                                        for k, v in d.items()))
     return L + [""]
@@ -143,47 +186,72 @@ def selection() -> list[str]:
     ]
 
 
+def run_choice(pick: dict[str, str]) -> list[str]:
+    """Every candidate run on the valid split, and the one each model shows on the test sets."""
+    L = ["### Valid split: which run of each model goes to the test sets", "",
+         "Same 100 valid mixtures as below (`bash recipes/select_v5.sh NAME=MODEL ...`). Cells:"
+         " gain over the noisy input, mean of all mixtures. The run with the largest PESQ gain"
+         " is chosen (`recipes/results_v5.py: chosen`).", "",
+         "| model | run | PESQ | STOI | SI-SDR (dB) | chosen |", "|---|---|---|---|---|---|"]
+    for arch, runs in CANDIDATES.items():
+        for r in runs:
+            v = _valid(r)
+            if v:
+                i = v["improvement"]
+                L.append(f"| {arch} | {r} | {i['pesq']:+.3f} | {i['stoi']:+.3f} |"
+                         f" {i['si_sdr']:+.2f} | {'**yes**' if pick.get(arch) == r else ''} |")
+            elif pick.get(arch) == r:
+                L.append(f"| {arch} | {r} | - | - | - | yes (no valid score: newest run with"
+                         " test results) |")
+    return L + [""]
+
+
 def section() -> list[str]:
     index = _load(ROOT / "weights" / "INDEX.json") or {}
+    pick = chosen()
     L = [
-        "## Baselines on corpus v2 (v5)",
+        "## Baselines on corpus v2 (v5, v6)",
         "",
-        "Trained from scratch on all of corpus v2 (speechocean762 + LibriSpeech training speakers,",
-        "real training noises incl. UrbanSound8K folds 1-3) by `recipes/gpu_v5.sh train` with",
-        "`configs/train/<model>-v5.yaml`: SNR uniform in -5..20 dB plus 5% nearly clean input",
-        "(30-50 dB), 2-4-talker babble in 35% of mixtures, coloured noise in 15%, simulated room",
-        "reverberation in 20% (`recipes/make_rirs.py`; target = early-reverberant speech, direct",
-        "path + 50 ms). All eight runs shared **one H200** at once for 9-12 minutes each (the",
-        "lease had 30 minutes; 10 of them were lost to a wait loop that waited on itself), so",
-        "**none of them has converged**: every validation loss was still falling except the",
-        "LSTM's. They are published (`python recipes/weights.py restore --all`) as the starting",
-        "point of the next training period (`init:`), not as final baselines.",
+        "Trained on all of corpus v2 (speechocean762 + LibriSpeech training speakers, real",
+        "training noises incl. UrbanSound8K folds 1-3) by `recipes/gpu_v5.sh train` on one H200.",
+        "**v5** (`configs/train/<model>-v5.yaml`, from scratch): SNR uniform in -5..20 dB plus 5%",
+        "nearly clean input (30-50 dB), 2-4-talker babble in 35% of mixtures, coloured noise in",
+        "15%, simulated room reverberation in 20% (`recipes/make_rirs.py`; target = direct path +",
+        "50 ms); eight runs shared the GPU for 9-12 minutes each. **v6**",
+        "(`configs/train/<model>-v6.yaml`): the same mixtures without reverberation (the valid",
+        "choice below), CRN and GCRN trained on from their v5 weights at batch 64 for 21 min, the",
+        "LSTM again from scratch (lstm-v5 was never published and is lost) for 18 min, with the",
+        "separation model beside them. **None has converged**: every validation loss was still",
+        "falling at the end (the LSTM's only just leaving its initial plateau). All published",
+        "runs restore with `python recipes/weights.py restore --all`.",
         "",
-        "| run | steps | minutes | audio-s/s (GPU shared by 8) | best valid loss |"
+        "| run | period | steps | minutes | audio-s/s (GPU shared) | best valid loss |"
         " last valid loss | weights (name, sha256) |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    L += [row for n in TRAIN_RUNS if (row := _train_row(n, index))]
+    L += [row for v, n in TRAIN_RUNS if (row := _train_row(v, n, index))]
     L += [
         "",
         "Valid losses are each model's own training loss on fixed validation batches of its own",
-        "mixture config (so `demo-v5` with reverberation and `demo-v5-dry` are not comparable by",
-        "loss); `sep`/`sep-demo` are negative SI-SDR in dB (issue 15).",
+        "mixture config (so runs with and without reverberation are not comparable by loss);",
+        "`sep`/`sep-demo`/`sep-v2` are negative SI-SDR in dB (issue 15).",
         "",
         "Test sets v2 (`recipes/make_testsets_v2.sh`, 250 mixtures each, 50 per SNR at -5, 0, 5,",
         "10, 15 dB, 70% speechocean762 / 30% LibriSpeech test utterances per SNR): **matched** =",
         "training noises, **untrained** = test-only noises (80%) + 4-talker babble from",
-        "`speech/babble` (20%). Evaluated with `bash recipes/evaluate_v5.sh` (CPU); v1-era",
-        "references as in `results/v1ref/README.md`; peers by `benchmarks/peers.py` (one thread,",
-        "resampled to their rate and back, delay removed; all peer tables with 95% intervals",
-        "and CPU RTFs: [peers.md](peers.md)). Cells: enhanced mean (gain over noisy).",
+        "`speech/babble` (20%). Evaluated with `bash recipes/evaluate_v5.sh` (CPU; `MODELS=...`",
+        "picks the runs, v6 JSONs in `results/baselines_v6/`); v1-era references as in",
+        "`results/v1ref/README.md`; peers by `benchmarks/peers.py` (one thread, resampled to",
+        "their rate and back, delay removed; all peer tables with 95% intervals and CPU RTFs:",
+        "[peers.md](peers.md)). Cells: enhanced mean (gain over noisy).",
         "",
     ]
+    L += run_choice(pick)
     L += selection()
     by_set: dict[str, dict[str, dict]] = {}
     summary: dict[str, dict] = {}
     for s in SETS:
-        sys = systems(s)
+        sys = systems(s, list(pick.values()))
         by_set[s] = {k: r for k, _, r in sys}
         summary[s] = {k: {"by_snr": r["by_snr"], "by_corpus": r.get("by_corpus", {})}
                       for k, _, r in sys}
@@ -209,7 +277,7 @@ def section() -> list[str]:
                      for c, _ in CORPORA for k, _, nd in METRICS]
             L.append(f"| {label} | " + " | ".join(cells) + " |")
         L.append("")
-    L += criteria(by_set)
+    L += criteria(by_set, pick)
     (ROOT / "results" / "baselines_v5.json").write_text(json.dumps(summary, indent=1))
     return L
 

@@ -1,0 +1,81 @@
+"""The two-talker separation section of docs/results.md (issue 15).
+
+Called by recipes/make_results.py; reads results/separation/NAME.json (`secomp evaluate` on the
+separation test set of recipes/evaluate_sep.sh) and NAME.info.json (`secomp info --json` of the
+same model file). Rows appear for the models that have both files, in the order of SYSTEMS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "separation"
+SYSTEMS = (
+    ("sep-v2", "sep-v2 (v6 period, 30 min in all)"),
+    ("sep", "sep (v5 period, 12 min)"),
+    ("sep-demo", "sep-demo (bundled, demo size)"),
+    ("sep-c1", "sep-C1"),
+    ("sep-c2-slim", "sep-C2-slim"),
+)
+CORPORA = (("speechocean762", "so762"), ("librispeech_train-clean-5", "LS"))
+TALKER = (("stoi", "STOI", 3), ("pesq", "PESQ", 2))
+
+
+def _load(p: Path) -> dict | None:
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _cells(r: dict) -> list[str]:
+    ci = r["ci95"]["improvement"]
+    cells = [f"{r['si_sdri']:.2f} ± {ci['si_sdr']:.2f}", f"{r['sdri']:.2f} ± {ci['sdr']:.2f}"]
+    cells += [f"{r['separated'][k]:.{nd}f} ({r['improvement'][k]:+.{nd}f})" for k, _, nd in TALKER]
+    return cells
+
+
+def section() -> list[str]:
+    rows = [(k, label, ev, info) for k, label in SYSTEMS
+            if (ev := _load(RESULTS / f"{k}.json")) and (info := _load(RESULTS / f"{k}.info.json"))]
+    L = ["## Two-talker separation (issue 15)", ""]
+    if not rows:
+        return L + ["No results yet (`bash recipes/evaluate_sep.sh NAME=MODEL ...`).", ""]
+    n = rows[0][2]["n"]
+    L += [
+        f"Test set: {n} two-talker mixtures of the corpus-v2 **test** speakers"
+        " (`bash recipes/evaluate_sep.sh NAME=MODEL ...`: half with a speechocean762 first",
+        "talker, half LibriSpeech; the second talker is another test speaker at -2.5..2.5 dB",
+        "relative level). Metrics per mixture under the best permutation; STOI/PESQ are the mean",
+        "of the two talkers against their references (in parentheses: gain over the unprocessed",
+        "mixture scored against each reference). ± is the 95% interval. MACs: to separate a 4-s",
+        "mixture (`secomp info`).",
+        "",
+        "| model | params | file bytes | ratio vs dense fp32 | GMACs (4 s) | SI-SDRi (dB) |"
+        " SDRi (dB) | STOI | PESQ |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, label, ev, info in rows:
+        macs = info.get("macs_4s", {})
+        g = macs.get("slimmed") or macs.get("dense")
+        L.append(f"| {label} | {info['params']:,} | {info['file_bytes']:,} |"
+                 f" {info['compression_ratio']:.1f}x | {g / 1e9:.2f} | " + " | ".join(_cells(ev))
+                 + " |")
+    L += ["", "Per corpus of the first talker (SI-SDRi / SDRi in dB):", "",
+          "| model | " + " | ".join(f"{lab} n | {lab} SI-SDRi | {lab} SDRi" for _, lab in CORPORA)
+          + " |", "|---|" + "---|---|---|" * len(CORPORA)]
+    for _, label, ev, _ in rows:
+        bc = ev.get("by_corpus", {})
+        cells = []
+        for c, _ in CORPORA:
+            r = bc.get(c)
+            cells += [str(r["n"]), f"{r['si_sdri']:.2f}", f"{r['sdri']:.2f}"] if r else ["-"] * 3
+        L.append(f"| {label} | " + " | ".join(cells) + " |")
+    best = max(ev["si_sdri"] for _, _, ev, _ in rows)
+    L += ["", f"Goal: the uncompressed model at >= 8 dB SI-SDRi. Best so far: **{best:.2f} dB**"
+          + (" (met)." if best >= 8 else " (missed: the model is far from converged; every"
+             " training period so far was under 20 minutes of a shared GPU)."), ""]
+    return L
+
+
+if __name__ == "__main__":
+    print("\n".join(section()))

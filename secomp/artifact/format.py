@@ -450,7 +450,7 @@ def _check_slim_spec(spec: Any, plain: nn.Module) -> None:
     """Each slim entry must replace a layer of the un-slimmed model with exactly that layer's
     sizes (indices distinct, in range, of the widths it reads), so a forged spec fails here and
     not when the model runs."""
-    from ..models.slim_conv import CONV_TYPES, conv_args
+    from ..structure.slim_conv import CONV_TYPES, conv_args
 
     if not isinstance(spec, dict):
         raise ArtifactError("slim spec is not a mapping")

@@ -72,7 +72,7 @@ def rnn_step(
     layers = getattr(rnn, "layers", None)
     if not isinstance(layers, nn.ModuleList):
         raise TypeError(f"{type(rnn).__name__}: not a recurrent layer secomp can stream")
-    # Mirrors SlimRNN.forward (models/slim_rnn.py) with the state passed through.
+    # Mirrors SlimRNN.forward (structure/slim_rnn.py) with the state passed through.
     for k, layer in enumerate(layers):
         if rnn.gathers[k]:
             x = x.index_select(-1, getattr(rnn, f"in_index_{k}"))

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.slim_conv import SlimConv, SlimLinear, conv_args
-from ..models.slim_rnn import SlimRNN
+from .slim_conv import SlimConv, SlimLinear, conv_args
+from .slim_rnn import SlimRNN
 
 CONV_GROUPINGS = ("kernel", "in_channel", "out_channel")
 

@@ -35,8 +35,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..files import write_bytes
-from ..modelio import check_hparams
-from ..models import build_from_config, build_model, model_config
+from ..models import build_from_config, build_model, check_hparams, model_config
 from ..structure.layers import SlimSpecError, check_slim_entry, layer_spans
 from .bits import (
     entropy_bits,

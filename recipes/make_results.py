@@ -16,6 +16,7 @@ from results_sep import section as separation_section  # recipes/ is on sys.path
 from results_v5 import section
 
 from secomp.artifact.macs import count_macs
+from secomp.compress.pipeline import Progress
 from secomp.modelio import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,7 +167,7 @@ def compressed(base: dict) -> dict:
         model = load_model(f)
         params = base[j.split("-")[0]]["params"]  # of the model before compression
         source = compression_source(j.split("-")[0], base)
-        run = _load(ROOT / "results" / "compress" / run_name / "progress.json")
+        run = Progress.load(ROOT / "results" / "compress" / run_name / "progress.json")
         macs = count_macs(model)
         out[j] = {
             "file": str(f.relative_to(ROOT)),
@@ -177,7 +178,7 @@ def compressed(base: dict) -> dict:
             "ratio": params * 4 / f.stat().st_size,
             "macs_4s": macs["dense"],
             "macs_4s_nonzero": macs["nonzero"],
-            "stage_time_s": run["stage_time_s"],
+            "stage_time_s": run.stage_time_s,
             "baseline": source["file"],
             "sets": sets,
         }
@@ -522,11 +523,11 @@ def main() -> None:
         "|---|---|---|---|",
     ]
     for j in ("crn-c1-4bit", "crn-c1", "gcrn-c1-4bit", "gcrn-c1"):
-        prog = _load(ROOT / "results" / "compress" / j / "progress.json")
+        prog_path = ROOT / "results" / "compress" / j / "progress.json"
         cfg = (ROOT / "results" / "compress" / j / "config.yaml").read_text()
-        if prog is None:
+        if not prog_path.exists():
             continue
-        units = {u["unit"]: u for u in prog["rounds"]}
+        units = {u["unit"]: u for u in Progress.load(prog_path).rounds}
         bits = next(
             line.split(":")[1].split()[0]
             for line in cfg.splitlines()

@@ -303,7 +303,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     if a.model:
         overrides.append(f"model={a.model}")
     cfg = load_config(TrainConfig, a.config, overrides)
-    from .modelio import check_hparams
+    from .models import check_hparams
 
     check_hparams(cfg.model, cfg.hparams, a.config or "train config")
     device = setup_distributed()

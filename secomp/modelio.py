@@ -16,8 +16,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
+from .artifact.format import ArtifactError, check_config, load_artifact
 from .files import atomic_write
-from .models import MODELS, build_from_config, model_config
+from .models import build_from_config, check_hparams, model_config
 
 ASSETS = Path(__file__).parent / "assets"
 BUNDLED = {"demo": ASSETS / "demo.safetensors"}
@@ -55,28 +56,6 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return cfg
 
 
-def check_hparams(arch: Any, hparams: Any, source: str = "model config") -> None:
-    """Raise ValueError naming the key and the allowed ones if `hparams` has a key the model
-    `arch` does not take (so a typo fails on one line, not as a TypeError deep in a build)."""
-    import inspect
-
-    if arch not in MODELS:
-        known = ", ".join(sorted(MODELS))
-        raise ValueError(f"{source}: unknown model '{arch}'; registered: {known}")
-    if not isinstance(hparams, dict):
-        raise ValueError(f"{source}: hparams must be a mapping, not {type(hparams).__name__}")
-    params = inspect.signature(MODELS[arch]).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    allowed = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    unknown = sorted(set(hparams) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"{source}: unknown hyper-parameter{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(unknown)} for model '{arch}'; allowed: {', '.join(allowed)}"
-        )
-
-
 def resolve(name_or_path: str | Path) -> Path:
     """A bundled model's name ('demo') or a path -> an existing file path."""
     if str(name_or_path) in BUNDLED:
@@ -93,8 +72,6 @@ def _check_against_file(path: Path, cfg: dict[str, Any]) -> None:
     """Before building anything: the config, built on the meta device, must hold exactly the
     file's tensors (names, shapes, dtypes from the safetensors header), so a forged config
     cannot allocate more than the file holds or fail only when the model runs."""
-    from .artifact.format import ArtifactError, check_config
-
     try:
         with safe_open(str(path), "pt") as f:
             # dtype None: load_state_dict casts (an fp16 file loads into the fp32 model)
@@ -115,8 +92,6 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     """Load a .safetensors model or a .secomp artifact, in eval mode."""
     path = resolve(name_or_path)
     if path.suffix == ".secomp":
-        from .artifact.format import load_artifact
-
         return load_artifact(path).to(device).eval()
     cfg = read_config(path)
     if cfg.get("arch") is None:

@@ -36,6 +36,7 @@ from .data import (
     speech_bank,
 )
 from .modelio import load_model, save_model
+from .structure.layers import batch_norms
 
 
 @dataclass
@@ -222,7 +223,7 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Batch]) -> int:
     Why: with momentum 0.1 the running statistics follow the last ~10 training batches, and
     their jitter alone moved the TCNN's validation loss by 3x between validations at lr 8e-6.
     Averaging over many batches at the end of training removes that lottery."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = batch_norms(model)
     if not bns:
         return 0
     was_training = model.training

@@ -55,7 +55,7 @@ def test_compress_user_model_in_a_few_lines(tmp_path):
     nonzero = sum(int((p != 0).sum()) for p in result.model.parameters())
     total = sum(p.numel() for p in result.model.parameters())
     assert nonzero < 0.8 * total
-    assert [r["unit"] for r in result.progress["rounds"]][:3] == ["S", "P1", "P2"]
+    assert [r["unit"] for r in result.progress.rounds][:3] == ["S", "P1", "P2"]
     size = save_artifact(result.model, tmp_path / "user.secomp", result.tensors)
     assert size < 4 * total / 4
     back = load_artifact(tmp_path / "user.secomp", model=TinyMasker())

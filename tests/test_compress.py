@@ -362,8 +362,8 @@ def test_channel_groups_with_decay_and_distill_slim_everything_pruned(tmp_path):
     )
     model = ConvGRU()
     result = compress(model, data, cfg, tmp_path, loss=_user_loss, progress=False)
-    rows = {r["unit"]: r for r in result.progress["rounds"]}
-    lam = result.progress["reg_lambda_abs"]
+    rows = {r["unit"]: r for r in result.progress.rounds}
+    lam = result.progress.reg_lambda_abs
     for k in (1, 2):
         assert rows[f"P{k}"]["reg_lambda_abs"] == pytest.approx(lam * 0.9**k)
     x = loader[0][0]
@@ -382,3 +382,30 @@ def test_channel_groups_with_decay_and_distill_slim_everything_pruned(tmp_path):
         rows = result.masks[f"gru.weight_hh_l{k}"].reshape(3, h, h).any(0).any(1)
         assert slim.slim["gru"]["hidden"][k] <= int(rows.sum()) < h
     assert sum(p.numel() for p in slim.parameters()) < sum(p.numel() for p in model.parameters())
+
+
+def test_progress_record_of_an_old_run_round_trips_unchanged(tmp_path):
+    """progress.json files written before the record became a dataclass (results/compress/*)
+    load as a Progress and are written back byte for byte, so old runs still resume."""
+    from secomp.compress.pipeline import Progress
+
+    root = Path(__file__).resolve().parents[1] / "results" / "compress"
+    files = sorted(root.glob("*/progress.json"))
+    assert root / "crn-c2" / "progress.json" in files
+    for f in files:
+        text = f.read_text()
+        prog = Progress.load(f)
+        assert prog.done and prog.rounds and prog.reg_lambda_abs is not None
+        assert json.dumps(prog.to_dict(), indent=1) == text, f
+        prog.save(tmp_path / "progress.json")
+        assert (tmp_path / "progress.json").read_text() == text, f
+    # a new record: the keys in the order the pipeline has always written them
+    new = Progress(before={"params": 1})
+    assert list(new.to_dict()) == ["done", "rounds", "stage_time_s", "before", "stopped"]
+    new.reg_lambda_abs = 0.5
+    assert list(new.to_dict())[-1] == "reg_lambda_abs"
+    # keys this version does not know survive a round trip
+    odd = {"done": [], "rounds": [], "before": {}, "stage_time_s": {}, "stopped": False, "x": 1}
+    assert Progress.from_dict(odd).to_dict() == odd
+    with pytest.raises(ValueError):
+        Progress.from_dict({"done": []})

@@ -330,10 +330,10 @@ def test_c1_c2_compress_the_separation_model(demo_data, tmp_path, structured, gr
     )
     data = TrainData(lambda s, r: batch, [batch])
     result = compress(model, data, cfg, tmp_path / "c", progress=False)
-    before, after = result.progress["before"], result.progress["rounds"][-1]
+    before, after = result.progress.before, result.progress.rounds[-1]
     assert after["nonzero"] < before["nonzero"]
     assert np.isfinite(after["valid_loss"]) and np.isfinite(after["si_sdr"])
-    assert result.progress["reg_lambda_abs"] > 0  # a negative loss must not flip the penalty
+    assert result.progress.reg_lambda_abs > 0  # a negative loss must not flip the penalty
     assert model(batch[0]).shape == (2, 2, 16000)
     if groups == "channel":  # whole channels pruned: slimming removes them, output unchanged
         from secomp.artifact.macs import count_macs

@@ -35,8 +35,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..files import write_bytes
-from ..modelio import check_hparams
-from ..models import build_from_config, build_model, model_config
+from ..models import build_from_config, build_model, check_hparams, model_config
+from ..structure.layers import SlimSpecError, check_slim_entry, layer_spans
 from .bits import (
     entropy_bits,
     pack_bits,
@@ -449,61 +449,18 @@ def _meta_build(cfg: dict, n_tensors: int, slim: bool = True) -> nn.Module:
 def _check_slim_spec(spec: Any, plain: nn.Module) -> None:
     """Each slim entry must replace a layer of the un-slimmed model with exactly that layer's
     sizes (indices distinct, in range, of the widths it reads), so a forged spec fails here and
-    not when the model runs."""
-    from ..models.slim_conv import CONV_TYPES, conv_args
-
+    not when the model runs. The layer's handler (structure/layers.py) checks the sizes."""
     if not isinstance(spec, dict):
         raise ArtifactError("slim spec is not a mapping")
     modules = dict(plain.named_modules())
-
-    def index(v: Any, width: int, what: str, n: int | None = None) -> None:
-        ok = isinstance(v, list) and all(type(i) is int and 0 <= i < width for i in v)
-        if not ok or len(set(v)) != len(v) or not v or (n is not None and len(v) != n):
-            raise ArtifactError(f"slim spec: {what} is not a list of distinct channels")
-
     for lname, args in spec.items():
         orig = modules.get(lname)
         if orig is None or not isinstance(args, dict):
             raise ArtifactError(f"slim spec names {str(lname)[:60]}, not a layer of the model")
-        if args.get("kind") == "conv":
-            if type(orig).__name__ != args.get("type") or args.get("type") not in CONV_TYPES:
-                raise ArtifactError(f"slim spec: {lname} is a {type(orig).__name__}")
-            if orig.groups != 1 or args.get("in_width") != orig.in_channels:
-                raise ArtifactError(f"slim spec: {lname} input width differs from the model")
-            if args.get("args") != conv_args(orig):
-                raise ArtifactError(f"slim spec: {lname} sizes differ from the model's")
-            index(args.get("in_index"), orig.in_channels, f"{lname} in_index")
-            if args.get("out_index") is not None:
-                index(args["out_index"], orig.out_channels, f"{lname} out_index")
-            continue
-        if args.get("kind") == "linear":
-            if not isinstance(orig, nn.Linear):
-                raise ArtifactError(f"slim spec: {lname} is a {type(orig).__name__}")
-            widths = (args.get("in_width"), args.get("out_width"))
-            if widths != (orig.in_features, orig.out_features):
-                raise ArtifactError(f"slim spec: {lname} widths differ from the model's")
-            if args.get("bias", True) is not (orig.bias is not None):
-                raise ArtifactError(f"slim spec: {lname} bias differs from the model's")
-            index(args.get("in_index"), orig.in_features, f"{lname} in_index")
-            if args.get("out_index") is not None:
-                index(args["out_index"], orig.out_features, f"{lname} out_index")
-            continue
-        mode = {nn.LSTM: "lstm", nn.GRU: "gru"}.get(type(orig))
-        if mode is None or args.get("mode") != mode:
-            raise ArtifactError(f"slim spec: {lname} is a {type(orig).__name__}")
-        hidden = args.get("hidden")
-        if not (isinstance(hidden, list) and len(hidden) == orig.num_layers):
-            raise ArtifactError(f"slim spec: {lname} needs one width per layer")
-        if not all(type(h) is int and 1 <= h <= orig.hidden_size for h in hidden):
-            raise ArtifactError(f"slim spec: {lname} widths exceed the model's")
-        if args.get("in_width") != orig.input_size or args.get("out_width") != orig.hidden_size:
-            raise ArtifactError(f"slim spec: {lname} input/output widths differ from the model")
-        in_index = args.get("in_index")
-        if not isinstance(in_index, list) or len(in_index) != len(hidden):
-            raise ArtifactError(f"slim spec: {lname} needs one in_index per layer")
-        for k, (idx, width) in enumerate(zip(in_index, [orig.input_size, *hidden[:-1]])):
-            index(idx, width, f"{lname} in_index[{k}]")
-        index(args.get("out_index"), orig.hidden_size, f"{lname} out_index", hidden[-1])
+        try:
+            check_slim_entry(orig, lname, args)
+        except SlimSpecError as e:
+            raise ArtifactError(str(e)) from None
 
 
 def check_model_against_table(model: nn.Module, header: dict, file_bytes: int) -> None:
@@ -529,11 +486,9 @@ def check_model_against_table(model: nn.Module, header: dict, file_bytes: int) -
     if total > decoded_limit(file_bytes):
         raise ArtifactError(f"the config builds {total:,} bytes of tensors, too many for the file")
     for mname, m in model.named_modules():
-        if isinstance(m, nn.modules.conv._ConvNd):
-            sizes = (*m.kernel_size, *m.stride, *m.dilation, *m.output_padding)
-            sizes += tuple(m.padding) if isinstance(m.padding, tuple) else ()
-            if max(sizes) > MAX_CONV_SPAN:
-                raise ArtifactError(f"{mname}: convolution sizes {sizes} are not plausible")
+        sizes = layer_spans(m)
+        if sizes and max(sizes) > MAX_CONV_SPAN:
+            raise ArtifactError(f"{mname}: convolution sizes {sizes} are not plausible")
 
 
 def check_config(

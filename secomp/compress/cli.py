@@ -62,6 +62,7 @@ def check_resume_files(out_dir: Path) -> None:
     from safetensors.torch import load_file
 
     from ..checkpoint import CheckpointError
+    from .pipeline import Progress
 
     prog_path, state_path = out_dir / "progress.json", out_dir / "state.safetensors"
     if prog_path.exists():
@@ -69,8 +70,10 @@ def check_resume_files(out_dir: Path) -> None:
             prog = json.loads(prog_path.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise CheckpointError(f"{prog_path}: corrupt progress record ({e})") from None
-        if not isinstance(prog, dict) or not {"done", "rounds", "before"} <= set(prog):
-            raise CheckpointError(f"{prog_path}: not a compression progress record")
+        try:
+            Progress.from_dict(prog)
+        except ValueError as e:
+            raise CheckpointError(f"{prog_path}: {e}") from None
     if state_path.exists():
         try:
             load_file(str(state_path))
@@ -140,8 +143,8 @@ def run_compress(
             }
         )
     prog = result.progress
-    plot_progress(prog["rounds"], prog["before"], out_dir / "progress.png")
-    plot_sparsity(result.tensors, prog["after_sparsity"], out_dir / "sparsity.png")
+    plot_progress(prog.rounds, prog.before, out_dir / "progress.png")
+    plot_sparsity(result.tensors, prog.after_sparsity, out_dir / "sparsity.png")
     write_report(
         out_dir / "report.md",
         f"secomp compress: {model_path} with {cfg_path.name}",
@@ -155,11 +158,11 @@ def run_compress(
         "pipeline": str(cfg_path),
         "artifact": str(art),
         "artifact_bytes": nbytes,
-        "before": prog["before"],
-        "after": prog["rounds"][-1] if prog["rounds"] else prog["before"],
-        "stage_time_s": prog["stage_time_s"],
-        "rounds": prog["rounds"],
-        "reg_lambda_abs": prog.get("reg_lambda_abs"),
+        "before": prog.before,
+        "after": prog.after,
+        "stage_time_s": prog.stage_time_s,
+        "rounds": prog.rounds,
+        "reg_lambda_abs": prog.reg_lambda_abs,
     }
     write_text(out_dir / "summary.json", json.dumps(summary, indent=1))
     return summary

@@ -20,6 +20,7 @@ engine, so a killed run resumes where it was.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import time
@@ -92,14 +93,78 @@ class CompressConfig:
 
 
 @dataclass
+class Progress:
+    """The run's record, OUT/progress.json: the units done, one row per round (open-ended:
+    the measurements of `model_stats`, `valid_quality` and the stage's own), the wall time per
+    unit, the measurements before compression, whether pruning stopped early, and the
+    penalty's absolute weight once fixed. `to_dict` is the JSON on disk, key for key and in
+    the same order; `from_dict` reads every record written so far."""
+
+    done: list[str] = field(default_factory=list)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    stage_time_s: dict[str, float] = field(default_factory=dict)
+    before: dict[str, Any] = field(default_factory=dict)
+    stopped: bool = False
+    reg_lambda_abs: float | None = None  # fixed at S, or at the first round that needs it
+    # zeros per tensor at the end of the run (filled in by `compress`, not written to disk)
+    after_sparsity: dict[str, float] | None = None
+    # keys this version does not know, kept as they are
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    REQUIRED = ("done", "rounds", "before")
+    OPTIONAL = ("reg_lambda_abs", "after_sparsity")
+
+    @property
+    def after(self) -> dict[str, Any]:
+        """The last round's row (the measurements before compression when there is none)."""
+        return self.rounds[-1] if self.rounds else self.before
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "done": self.done,
+            "rounds": self.rounds,
+            "stage_time_s": self.stage_time_s,
+            "before": self.before,
+            "stopped": self.stopped,
+        }
+        for k in self.OPTIONAL:
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        return {**d, **self.extra}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Progress:
+        """ValueError unless `d` is a progress record (a mapping with done, rounds, before)."""
+        if not isinstance(d, dict) or not set(cls.REQUIRED) <= set(d):
+            raise ValueError("not a compression progress record")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(
+            **{k: v for k, v in d.items() if k in known},
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def save(self, path: Path) -> None:
+        """As JSON, written atomically."""
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Progress:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+@dataclass
 class CompressionState:
     """Everything a run changes: the model's weights, the pruning masks (True = kept) and the
-    k-means codebooks. `state_dict` is flat tensors (model/..., mask/..., centroids/...,
-    assign/...), the layout of OUT/state.safetensors."""
+    k-means codebooks, plus the run's progress record. `state_dict` is flat tensors
+    (model/..., mask/..., centroids/..., assign/...), the layout of OUT/state.safetensors;
+    `progress` is OUT/progress.json."""
 
     model: nn.Module
     masks: Masks = field(default_factory=dict)
     books: dict[str, Codebook] = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         tensors: dict[str, torch.Tensor] = {
@@ -202,7 +267,7 @@ class CompressResult:
     masks: Masks
     books: dict[str, Codebook]
     tensors: list[PrunableTensor]
-    progress: dict[str, Any]
+    progress: Progress
 
 
 def distillation_term(student: nn.Module, teacher: nn.Module, noisy: torch.Tensor) -> torch.Tensor:
@@ -252,11 +317,14 @@ class _Run:
     loss_fn: Any
     tune_loss: Any
     progress: bool
-    prog: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model(self) -> nn.Module:
         return self.state.model
+
+    @property
+    def prog(self) -> Progress:
+        return self.state.progress
 
     @property
     def masks(self) -> Masks:
@@ -286,7 +354,7 @@ class _Run:
     def base_lambda(self) -> float:
         """The penalty's weight, fixed once (at S, or the first round that needs it)."""
         cfg = self.cfg
-        if "reg_lambda_abs" not in self.prog:
+        if self.prog.reg_lambda_abs is None:
             lam = cfg.reg_lambda
             if cfg.reg_relative:
                 weights = {"lambda1": cfg.reg_lambda1, "lambda2": cfg.reg_lambda2}
@@ -295,8 +363,8 @@ class _Run:
                     reg0 = float(reg(self.model))
                 # abs: a negative loss (minus SI-SDR) must not turn the penalty into a reward
                 lam *= abs(float(self.eval_loss(self.model))) / max(reg0, 1e-12)
-            self.prog["reg_lambda_abs"] = lam
-        return self.prog["reg_lambda_abs"]
+            self.prog.reg_lambda_abs = lam
+        return self.prog.reg_lambda_abs
 
     def masks_hook(self, m: nn.Module) -> None:
         apply_masks(m, self.masks)
@@ -316,19 +384,14 @@ class _Run:
         row.update(valid_quality(self.model, self.data.valid, cfg.quality_items))
         return {**row, **extra}
 
-    def write_progress(self) -> None:
-        tmp = self.progress_path.with_name("progress.json.part")
-        tmp.write_text(json.dumps(self.prog, indent=1))
-        tmp.replace(self.progress_path)
-
     def finish(self, unit: str, t0: float, row: dict[str, Any] | None = None) -> None:
         self.state.save(self.state_path)
-        self.prog["done"].append(unit)
-        times = self.prog["stage_time_s"]
+        self.prog.done.append(unit)
+        times = self.prog.stage_time_s
         times[unit] = times.get(unit, 0.0) + time.time() - t0
         if row is not None:
-            self.prog["rounds"].append(row)
-        self.write_progress()
+            self.prog.rounds.append(row)
+        self.prog.save(self.progress_path)
 
 
 def _sparse_regularization(run: _Run, unit: str) -> None:
@@ -392,7 +455,7 @@ def _pruning_round(run: _Run, unit: str) -> None:
     run.tune(unit, cfg.finetune_steps, hooks)
     row = run.round_row(unit, extra)
     if removed < cfg.min_round_fraction:
-        run.prog["stopped"] = True
+        run.prog.stopped = True
     run.finish(unit, t0, row)
 
 
@@ -412,7 +475,7 @@ def _quantization(run: _Run, unit: str) -> None:
         load_state=tuner.load_state,
     )
     run.tune(unit, cfg.centroid_steps, hooks)
-    run.prog["rounds"].append(after_kmeans)
+    run.prog.rounds.append(after_kmeans)
     run.finish(unit, t0, run.round_row(unit, {}))
 
 
@@ -476,26 +539,20 @@ def compress(
             "another --out (nothing was changed)"
         )
     if resume and run.progress_path.exists():
-        run.prog = json.loads(run.progress_path.read_text())
+        state.progress = Progress.load(run.progress_path)
         if run.state_path.exists():
             state.load(run.state_path)
     else:
         before = model_stats(model, tensors)
         before.update(valid_quality(model, data.valid, cfg.quality_items))
         before["valid_loss"] = validation_loss(model, data.valid, loss_fn, cfg.train.amp)
-        run.prog = {
-            "done": [],
-            "rounds": [],
-            "stage_time_s": {},
-            "before": before,
-            "stopped": False,
-        }
+        state.progress = Progress(before=before)
         state.save(run.state_path)
-        run.progress_path.write_text(json.dumps(run.prog, indent=1))
+        state.progress.save(run.progress_path)
     for unit in plan_units(cfg):
-        if unit in run.prog["done"] or (unit.startswith("P") and run.prog["stopped"]):
+        if unit in run.prog.done or (unit.startswith("P") and run.prog.stopped):
             continue
         STAGES[unit[0]](run, unit)
     result = CompressResult(model, state.masks, state.books, tensors, run.prog)
-    run.prog["after_sparsity"] = sparsity(state.masks)
+    run.prog.after_sparsity = sparsity(state.masks)
     return result

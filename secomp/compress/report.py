@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .groups import PrunableTensor
+from .pipeline import Progress
 
 
 def _fmt(v: Any, nd: int = 3) -> str:
@@ -55,12 +56,11 @@ def write_report(
     path: Path,
     title: str,
     cfg_text: str,
-    progress: dict[str, Any],
+    progress: Progress,
     tensor_rows: list[dict[str, Any]],
     artifact_bytes: int,
 ) -> None:
-    b = progress["before"]
-    final = progress["rounds"][-1] if progress["rounds"] else b
+    b, final = progress.before, progress.after
     lines = [f"# {title}", "", "## Summary", ""]
     lines.append("| | base | compressed |")
     lines.append("|---|---|---|")
@@ -86,8 +86,8 @@ def write_report(
         " | wall s |"
     )
     lines.append("|---|---|---|---|---|---|---|---|---|")
-    for r in progress["rounds"]:
-        t = progress["stage_time_s"].get(r["unit"], math.nan)
+    for r in progress.rounds:
+        t = progress.stage_time_s.get(r["unit"], math.nan)
         lines.append(
             f"| {r['unit']} | {r['nonzero']:,} | {_fmt(r.get('removed_fraction', math.nan))} | "
             f"{r['artifact_bytes']:,} | {_fmt(r['valid_loss'], 5)} | {_fmt(r['stoi'])} | "

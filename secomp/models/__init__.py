@@ -7,4 +7,11 @@ added with `@register("name")`.
 """
 
 from . import crn, gcrn, lstm, sep, tcnn  # noqa: F401,E402  (registration side effect)
-from .registry import MODELS, build_from_config, build_model, model_config, register  # noqa: F401
+from .registry import (  # noqa: F401
+    MODELS,
+    build_from_config,
+    build_model,
+    check_hparams,
+    model_config,
+    register,
+)

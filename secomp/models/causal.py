@@ -19,6 +19,8 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from ..structure.layers import recurrent
+
 State = dict[str, torch.Tensor]
 
 
@@ -67,12 +69,12 @@ def rnn_step(
     RNNs with index gathers) on x [B, T, F] from the state `state[prefix + ...]`; the state after
     the last frame goes to `new`. Names: nn.LSTM `h`, `c` ([layers, B, hidden]); nn.GRU `h`;
     SlimRNN `h0`, `c0`, `h1`, ... one per layer ([1, B, hidden_k])."""
-    if isinstance(rnn, (nn.LSTM, nn.GRU)):
+    if recurrent(rnn) is not None:
         return _single_rnn(rnn, x, prefix, "", state, new)
     layers = getattr(rnn, "layers", None)
     if not isinstance(layers, nn.ModuleList):
         raise TypeError(f"{type(rnn).__name__}: not a recurrent layer secomp can stream")
-    # Mirrors SlimRNN.forward (models/slim_rnn.py) with the state passed through.
+    # Mirrors SlimRNN.forward (structure/slim_rnn.py) with the state passed through.
     for k, layer in enumerate(layers):
         if rnn.gathers[k]:
             x = x.index_select(-1, getattr(rnn, f"in_index_{k}"))
@@ -86,25 +88,23 @@ def _single_rnn(
     rnn: nn.Module, x: torch.Tensor, prefix: str, suffix: str, state: State | None, new: State
 ) -> torch.Tensor:
     h_name, c_name = f"{prefix}h{suffix}", f"{prefix}c{suffix}"
+    handler = recurrent(rnn)
+    cell = handler is not None and handler.has_cell(rnn)  # an LSTM: state (h, c)
     if state is None:
         shape = (rnn.num_layers, x.shape[0], rnn.hidden_size)
         h = x.new_zeros(shape)
-        hx = (h, h.clone()) if isinstance(rnn, nn.LSTM) else h
+        hx = (h, h.clone()) if cell else h
     else:
-        hx = (state[h_name], state[c_name]) if isinstance(rnn, nn.LSTM) else state[h_name]
-    if isinstance(rnn, nn.LSTM) and not torch.jit.is_tracing() and _plain(rnn):
+        hx = (state[h_name], state[c_name]) if cell else state[h_name]
+    if cell and not torch.jit.is_tracing() and handler.cell_loop_fits(rnn):
         y, hx = lstm_cells(rnn, x, hx)
     else:  # the fused op: what an ONNX export traces into one LSTM node
         y, hx = rnn(x, hx)
-    if isinstance(rnn, nn.LSTM):
+    if cell:
         new[h_name], new[c_name] = hx
     else:
         new[h_name] = hx
     return y
-
-
-def _plain(rnn: nn.LSTM) -> bool:
-    return rnn.batch_first and not rnn.bidirectional and rnn.proj_size == 0 and rnn.bias
 
 
 def lstm_cells(

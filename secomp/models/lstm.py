@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..stft import N_BINS
+from ..structure.layers import recurrent
 from .base import MagnitudeModel
 from .causal import State, rnn_step
 from .registry import register
@@ -29,7 +30,8 @@ class LSTMEnhancer(MagnitudeModel):
 
     def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero (h, c), each [layers, batch, hidden]: the state before the first frame."""
-        if not isinstance(self.lstm, nn.LSTM):
+        rnn = recurrent(self.lstm)
+        if rnn is None or not rnn.has_cell(self.lstm):
             raise TypeError("a slimmed LSTM model runs whole utterances only (no state input)")
         w = self.lstm.weight_hh_l0
         shape = (self.lstm.num_layers, batch, self.lstm.hidden_size)

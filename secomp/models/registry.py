@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from torch import nn
@@ -19,6 +20,26 @@ def register(name: str):
         return cls
 
     return deco
+
+
+def check_hparams(arch: Any, hparams: Any, source: str = "model config") -> None:
+    """Raise ValueError naming the key and the allowed ones if `hparams` has a key the model
+    `arch` does not take (so a typo fails on one line, not as a TypeError deep in a build)."""
+    if arch not in MODELS:
+        known = ", ".join(sorted(MODELS))
+        raise ValueError(f"{source}: unknown model '{arch}'; registered: {known}")
+    if not isinstance(hparams, dict):
+        raise ValueError(f"{source}: hparams must be a mapping, not {type(hparams).__name__}")
+    params = inspect.signature(MODELS[arch]).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(hparams) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown hyper-parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)} for model '{arch}'; allowed: {', '.join(allowed)}"
+        )
 
 
 def build_model(arch: str, slim: dict[str, Any] | None = None, **hparams: Any) -> nn.Module:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from .slim_conv import SlimConv, SlimLinear
-from .slim_rnn import SlimRNN
+from ..structure.layers import is_replaceable
+from ..structure.slim_conv import SlimConv, SlimLinear
+from ..structure.slim_rnn import SlimRNN
 
 
 def slim_layer(args: dict) -> nn.Module:
@@ -35,8 +36,6 @@ def apply_slim(model: nn.Module, spec: dict[str, dict]) -> nn.Module:
 def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
     """Put `new` where the recurrent, convolution or linear layer `name` (dotted module name)
     is."""
-    from ..structure.layers import is_replaceable
-
     parent_name, _, attr = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     old = getattr(parent, attr, None)

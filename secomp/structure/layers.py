@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.slim_conv import SlimConv, SlimLinear, conv_args
-from ..models.slim_rnn import SlimRNN
+from .slim_conv import CONV_TYPES, SlimConv, SlimLinear, conv_args
+from .slim_rnn import SlimRNN
 
 CONV_GROUPINGS = ("kernel", "in_channel", "out_channel")
 
@@ -36,6 +36,16 @@ class Slice:
     param: str
     dim: int
     index: tuple[int, ...]
+
+
+class SlimSpecError(ValueError):
+    """A slim spec entry that does not fit the layer it names (a forged or foreign spec)."""
+
+
+def _check_spec_index(v: Any, width: int, what: str, n: int | None = None) -> None:
+    ok = isinstance(v, list) and all(type(i) is int and 0 <= i < width for i in v)
+    if not ok or len(set(v)) != len(v) or not v or (n is not None and len(v) != n):
+        raise SlimSpecError(f"slim spec: {what} is not a list of distinct channels")
 
 
 def _nonzero_along(w: torch.Tensor, dim: int) -> torch.Tensor:
@@ -54,6 +64,8 @@ class LayerHandler:
     is_layer = True
     # True for normalisations whose statistics read all channels (traced as element-wise)
     mixes_channels = False
+    # True for BatchNorm: running statistics estimated from training batches
+    batch_statistics = False
 
     def in_width(self, m: nn.Module) -> int:
         raise NotImplementedError
@@ -109,6 +121,16 @@ class LayerHandler:
         """(narrower layer, its slim spec, a report row) given which outputs later layers read;
         None when nothing can go."""
         return None
+
+    def check_slim(self, m: nn.Module, name: str, args: dict) -> None:
+        """Raise SlimSpecError unless `args` (a slim spec entry of this handler's kind) replaces
+        `m` with exactly m's sizes: indices distinct, in range, of the widths they read."""
+        raise SlimSpecError(f"slim spec: {name} is a {type(m).__name__}")
+
+    def spans(self, m: nn.Module) -> tuple[int, ...]:
+        """Kernel, stride, dilation and padding sizes of the layer (none for most layers): a
+        model file's config is refused when one is implausibly large."""
+        return ()
 
 
 # ----------------------------------------------------------------------------- convolutions
@@ -217,6 +239,21 @@ class ConvHandler(LayerHandler):
         }
         return new, args, row
 
+    def check_slim(self, m, name, args):
+        if type(m).__name__ != args.get("type") or args.get("type") not in CONV_TYPES:
+            raise SlimSpecError(f"slim spec: {name} is a {type(m).__name__}")
+        if m.groups != 1 or args.get("in_width") != m.in_channels:
+            raise SlimSpecError(f"slim spec: {name} input width differs from the model")
+        if args.get("args") != conv_args(m):
+            raise SlimSpecError(f"slim spec: {name} sizes differ from the model's")
+        _check_spec_index(args.get("in_index"), m.in_channels, f"{name} in_index")
+        if args.get("out_index") is not None:
+            _check_spec_index(args["out_index"], m.out_channels, f"{name} out_index")
+
+    def spans(self, m):
+        sizes = (*m.kernel_size, *m.stride, *m.dilation, *m.output_padding)
+        return sizes + (tuple(m.padding) if isinstance(m.padding, tuple) else ())
+
 
 class LinearHandler(LayerHandler):
     """Linear weight [out, in] on the last axis."""
@@ -290,6 +327,17 @@ class LinearHandler(LayerHandler):
             "units": "",
         }
         return new, args, row
+
+    def check_slim(self, m, name, args):
+        if handler_for(m) is not self:
+            raise SlimSpecError(f"slim spec: {name} is a {type(m).__name__}")
+        if (args.get("in_width"), args.get("out_width")) != (m.in_features, m.out_features):
+            raise SlimSpecError(f"slim spec: {name} widths differ from the model's")
+        if args.get("bias", True) is not (m.bias is not None):
+            raise SlimSpecError(f"slim spec: {name} bias differs from the model's")
+        _check_spec_index(args.get("in_index"), m.in_features, f"{name} in_index")
+        if args.get("out_index") is not None:
+            _check_spec_index(args["out_index"], m.out_features, f"{name} out_index")
 
 
 # ----------------------------------------------------------------------------- recurrent stacks
@@ -463,14 +511,56 @@ class RNNHandler(LayerHandler):
         }
         return new, args, row
 
+    def check_slim(self, m, name, args):
+        mode = {nn.LSTM: "lstm", nn.GRU: "gru"}.get(type(m))
+        if mode is None or args.get("mode") != mode:
+            raise SlimSpecError(f"slim spec: {name} is a {type(m).__name__}")
+        hidden = args.get("hidden")
+        if not (isinstance(hidden, list) and len(hidden) == m.num_layers):
+            raise SlimSpecError(f"slim spec: {name} needs one width per layer")
+        if not all(type(h) is int and 1 <= h <= m.hidden_size for h in hidden):
+            raise SlimSpecError(f"slim spec: {name} widths exceed the model's")
+        if args.get("in_width") != m.input_size or args.get("out_width") != m.hidden_size:
+            raise SlimSpecError(f"slim spec: {name} input/output widths differ from the model")
+        in_index = args.get("in_index")
+        if not isinstance(in_index, list) or len(in_index) != len(hidden):
+            raise SlimSpecError(f"slim spec: {name} needs one in_index per layer")
+        for k, (idx, width) in enumerate(zip(in_index, [m.input_size, *hidden[:-1]])):
+            _check_spec_index(idx, width, f"{name} in_index[{k}]")
+        _check_spec_index(args.get("out_index"), m.hidden_size, f"{name} out_index", hidden[-1])
+
+    # streaming (models/causal.py runs recurrent layers with explicit state)
+
+    def has_cell(self, m) -> bool:
+        """True for an LSTM: its state is (h, c); a GRU's is h alone."""
+        return m.mode == "LSTM"
+
+    def cell_loop_fits(self, m) -> bool:
+        """An LSTM the matrix-product cell loop of models/causal.py (`lstm_cells`) computes:
+        batch first, unidirectional, no projection, with biases."""
+        return (
+            self.has_cell(m)
+            and m.batch_first
+            and not m.bidirectional
+            and m.proj_size == 0
+            and m.bias
+        )
+
 
 # ----------------------------------------------------------------------------- normalisation
 
 
 class NormHandler(LayerHandler):
-    """BatchNorm: per channel, traced through like any element-wise operation."""
+    """BatchNorm / InstanceNorm: per channel, traced through like any element-wise operation."""
 
     is_layer = False
+
+
+class BatchNormHandler(NormHandler):
+    """BatchNorm: running statistics of the training batches (`train.recalibrate_batchnorm`
+    re-estimates them)."""
+
+    batch_statistics = True
 
 
 class StatNormHandler(NormHandler):
@@ -489,6 +579,7 @@ HANDLERS: dict[type, LayerHandler] = {
     nn.Linear: LinearHandler(),
     nn.LSTM: RNNHandler(),
     nn.GRU: RNNHandler(),
+    nn.modules.batchnorm._BatchNorm: BatchNormHandler(),
     nn.modules.batchnorm._NormBase: NormHandler(),
     nn.LayerNorm: StatNormHandler(),
     nn.GroupNorm: StatNormHandler(),
@@ -521,3 +612,37 @@ def is_norm(module: nn.Module) -> bool:
 
 def is_replaceable(module: nn.Module) -> bool:
     return isinstance(module, REPLACEABLE)
+
+
+def recurrent(module: nn.Module) -> RNNHandler | None:
+    """The handler of a plain nn.LSTM / nn.GRU (not a slimmed stack), or None."""
+    h = handler_for(module)
+    return h if isinstance(h, RNNHandler) else None
+
+
+def batch_norms(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers of `model` (layers with running batch statistics), in order."""
+    out = []
+    for m in model.modules():
+        h = handler_for(m)
+        if h is not None and h.batch_statistics:
+            out.append(m)
+    return out
+
+
+# slim spec entries name their kind; recurrent stacks have none (they have a "mode")
+SPEC_KINDS: dict[str | None, LayerHandler] = {
+    "conv": HANDLERS[nn.modules.conv._ConvNd],
+    "linear": HANDLERS[nn.Linear],
+}
+
+
+def check_slim_entry(module: nn.Module, name: str, args: dict) -> None:
+    """Raise SlimSpecError unless the slim spec entry `args` fits the un-slimmed `module`."""
+    SPEC_KINDS.get(args.get("kind"), HANDLERS[nn.LSTM]).check_slim(module, name, args)
+
+
+def layer_spans(module: nn.Module) -> tuple[int, ...]:
+    """Kernel/stride/dilation/padding sizes of a convolution (empty for other modules)."""
+    h = handler_for(module)
+    return h.spans(module) if h is not None else ()

@@ -10,6 +10,7 @@ hooks' state, e.g. pruning masks) are written atomically every validation. Multi
 from __future__ import annotations
 
 import csv
+import inspect
 import math
 import os
 import time
@@ -69,6 +70,9 @@ class TrainConfig:
     # noisy-separation: the same mixtures with noise added at mix.snr_db (mix.p_* choose it)
     task: str = "enhancement"
     bank_cache: str = ""  # folder keeping decoded audio banks (several runs decode once); "": off
+    # spectral models: the loss compares power-law compressed spectra |X|^p (secomp/losses.py);
+    # 1.0 is the paper's plain MSE
+    loss_power: float = 1.0
 
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -189,6 +193,23 @@ class _LossModule(nn.Module):
 
 def _default_loss(model: nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     return model.loss(noisy, clean)
+
+
+def model_loss(model: nn.Module, power: float = 1.0):
+    """The model's own training loss as loss_fn(model, noisy, clean), its spectra compressed to
+    `power` (1.0: the loss as the model defines it)."""
+    if power == 1.0:
+        return _default_loss
+    if not 0.0 < power < 1.0 or "power" not in inspect.signature(model.loss).parameters:
+        raise ValueError(
+            f"loss_power {power}: needs 0 < power <= 1 and a spectral model "
+            f"(the {type(model).__name__} loss has no spectra to compress)"
+        )
+
+    def compressed(m: nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        return m.loss(noisy, clean, power=power)
+
+    return compressed
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -323,7 +344,7 @@ def fit(
     out_dir.mkdir(parents=True, exist_ok=True)
     device = data.device
     rank = dist.get_rank() if dist.is_initialized() else 0
-    loss_fn = hooks.loss or _default_loss
+    loss_fn = hooks.loss or model_loss(model, cfg.loss_power)
     opt = make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr

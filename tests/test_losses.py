@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -36,8 +37,24 @@ def test_compressed_losses_zero_at_the_target_and_finite_gradients_at_silence():
 
 def test_models_take_the_power():
     g = torch.Generator().manual_seed(2)
-    noisy, clean = torch.randn(1, 8000, generator=g) * 0.05, torch.randn(1, 8000, generator=g) * 0.05
+    noisy, clean = (torch.randn(1, 8000, generator=g) * 0.05 for _ in range(2))
     for arch, hp in (("crn", {"channels": [4, 4, 4, 4, 4], "lstm_hidden": 8}), ("gcrn", {})):
         model = build_model(arch, **hp)
         plain, compressed = model.loss(noisy, clean), model.loss(noisy, clean, power=0.3)
         assert torch.isfinite(compressed) and not torch.isclose(plain, compressed)
+
+
+def test_train_loss_power_changes_the_loss_and_refuses_models_without_spectra():
+    from secomp.train import _default_loss, model_loss
+
+    crn = build_model("crn", channels=[4, 4, 4, 4, 4], lstm_hidden=8)
+    assert model_loss(crn, 1.0) is _default_loss
+    g = torch.Generator().manual_seed(3)
+    noisy, clean = (torch.randn(1, 8000, generator=g) * 0.05 for _ in range(2))
+    assert torch.equal(model_loss(crn, 0.3)(crn, noisy, clean), crn.loss(noisy, clean, power=0.3))
+    tcnn = build_model("tcnn")
+    for model in (tcnn, build_model("sep")):
+        with pytest.raises(ValueError, match="loss_power 0.3"):
+            model_loss(model, 0.3)
+    with pytest.raises(ValueError, match="loss_power 1.5"):
+        model_loss(crn, 1.5)

@@ -116,3 +116,18 @@ def test_recalibrate_batchnorm_averages_batch_statistics():
     assert model.bn.momentum == 0.1 and not model.training
     assert torch.equal(model.bn.weight, weight)
     assert recalibrate_batchnorm(nn.Sequential(nn.Linear(2, 2)), batches) == 0
+
+
+def test_loss_power_reaches_the_training_loss(demo_data, tmp_path):
+    steps = ["steps=4", "valid_every=2", "log_every=1"]
+    _train(demo_data, tmp_path / "plain", *steps)
+    _train(demo_data, tmp_path / "pow", *steps, "loss_power=0.3")
+
+    def losses(run):
+        rows = (tmp_path / run / "log.csv").read_text().splitlines()[1:]
+        return [float(r.split(",")[1]) for r in rows]
+
+    plain, compressed = losses("plain"), losses("pow")
+    assert all(torch.isfinite(torch.tensor(compressed)))
+    # same seed, same batches: only the loss differs (compressed spectra are larger numbers)
+    assert plain[0] != compressed[0]

@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..models import model_config
-from ..train import TrainConfig, TrainData, TrainHooks, fit, validation_loss
+from ..train import TrainConfig, TrainData, TrainHooks, fit, model_loss, validation_loss
 from .groups import (
     GROUP_MODES,
     RANK_NORMS,
@@ -523,7 +523,7 @@ def compress(
     if not tensors:
         raise ValueError("no prunable tensors (check include/exclude patterns)")
     units = _prune_units(model, data, cfg, tensors)
-    loss_fn = loss or (lambda m, noisy, clean: m.loss(noisy, clean))
+    loss_fn = loss or model_loss(model, cfg.train.loss_power)
     # the frozen uncompressed model, before any state of a resumed run is loaded
     tune_loss = distill_loss(loss_fn, model, cfg.distill) if cfg.distill > 0 else loss_fn
     state = CompressionState(model, full_masks(model, tensors))

@@ -98,12 +98,42 @@ def offline_causal(model: nn.Module, x: np.ndarray, level: CausalLevel | None = 
     return (y / g).astype(np.float32)
 
 
+class OnnxStep:
+    """A streaming ONNX graph (`export_onnx_streaming`) in onnxruntime, called like
+    `model.stream_step`: (frames, state or None) -> (output, state), torch tensors in and out.
+    `threads`: onnxruntime's intra-op threads (1: one core, as on a device)."""
+
+    def __init__(self, path: str | Path, model: nn.Module, threads: int = 1):
+        import onnxruntime as ort
+
+        from .artifact.onnx import stream_example
+        from .models.causal import initial_state
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._zero = {k: v.numpy() for k, v in initial_state(model, stream_example(model)).items()}
+
+    def __call__(self, frames: torch.Tensor, state: dict | None):
+        feed = {"input": frames.float().numpy(), **(state or self._zero)}
+        y, *new = self.session.run(None, feed)
+        return torch.from_numpy(y), dict(zip(self._zero, new))
+
+
 class Streamer:
     """Runs `model` (LSTM, CRN, GCRN, TCNN or a slimmed form: anything with `stream_step`)
     block by block on a mono 16 kHz stream; see the module docstring. `normalise`: apply
-    `CausalLevel` (as `offline_causal`); False feeds the samples as they are (as `model(x)`)."""
+    `CausalLevel` (as `offline_causal`); False feeds the samples as they are (as `model(x)`).
+    `step`: run the network through this instead of `model.stream_step` (an `OnnxStep` of the
+    model's streaming export); `model` still gives the signal domain and the zero state."""
 
-    def __init__(self, model: nn.Module, normalise: bool = True, level: CausalLevel | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        normalise: bool = True,
+        level: CausalLevel | None = None,
+        step: OnnxStep | None = None,
+    ):
         if not hasattr(model, "stream_step"):
             raise TypeError(f"{type(model).__name__}: cannot stream (no stream_step)")
         if isinstance(model, MagnitudeModel):
@@ -115,6 +145,8 @@ class Streamer:
         else:
             raise TypeError(f"{type(model).__name__}: not a Magnitude/Complex/TimeModel")
         self.model = model.eval()
+        # the network step: the model's own, or the same network exported (OnnxStep)
+        self._step = step or self.model.stream_step
         self.level = (level or CausalLevel()) if normalise else None
         w = torch.hamming_window(WIN, periodic=True, dtype=torch.float32)
         self._window = w
@@ -186,7 +218,7 @@ class Streamer:
         if self.domain == "time":
             halves = x.reshape(k + 1, HOP)
             frames = torch.cat([halves[:-1], halves[1:]], -1)[None]
-            out, self._state = self.model.stream_step(frames, self._state)
+            out, self._state = self._step(frames, self._state)
             out = out[0].float() * 0.5
             first, second, envelope = out[:, :HOP], out[:, HOP:], None
         else:
@@ -194,11 +226,11 @@ class Streamer:
                 x[None], N_FFT, HOP, WIN, window=self._window, center=False, return_complex=True
             ).transpose(1, 2)
             if self.domain == "magnitude":
-                mag, self._state = self.model.stream_step(spec.abs(), self._state)
+                mag, self._state = self._step(spec.abs(), self._state)
                 est = torch.polar(mag.float(), spec.angle())
             else:
                 ri = torch.stack([spec.real, spec.imag], 1)
-                ri, self._state = self.model.stream_step(ri, self._state)
+                ri, self._state = self._step(ri, self._state)
                 est = torch.complex(ri[:, 0].float(), ri[:, 1].float())
             out = torch.fft.irfft(est[0], n=N_FFT) * self._window
             first, second, envelope = out[:, :HOP], out[:, HOP:], self._envelope
@@ -223,10 +255,17 @@ class Streamer:
         self._n_out += n
 
 
-def stream_array(model: nn.Module, x: np.ndarray, block: int = HOP, normalise: bool = True):
-    """Stream x [N] through `model` in blocks of `block` samples; returns the output aligned
-    with the input ([N], the DELAY removed), equal to `offline_causal` to float precision."""
-    s = Streamer(model, normalise)
+def stream_array(
+    model: nn.Module,
+    x: np.ndarray,
+    block: int = HOP,
+    normalise: bool = True,
+    step: OnnxStep | None = None,
+):
+    """Stream x [N] through `model` (or its network `step`, see Streamer) in blocks of `block`
+    samples; returns the output aligned with the input ([N], the DELAY removed), equal to
+    `offline_causal` to float precision."""
+    s = Streamer(model, normalise, step=step)
     x = np.asarray(x, np.float32)
     parts = [s.process(x[i : i + block]) for i in range(0, len(x), block)]
     parts.append(s.flush())

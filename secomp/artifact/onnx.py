@@ -128,12 +128,19 @@ class _Step(nn.Module):
         return (y, *(new[n] for n in self.names))
 
 
-def export_onnx_streaming(model: nn.Module, path: str | Path, opset: int = 18) -> Path:
+def export_onnx_streaming(
+    model: nn.Module, path: str | Path, opset: int = 18, int8: bool = False
+) -> Path:
     """Write `model.stream_step` as ONNX: (frames, *state) -> (output, *state_out), one call per
     hop (or per chunk of frames: batch and time are dynamic). Inputs: `input` (stream_example
     layout) and one tensor per state entry named as in `stream_state_layout` (LSTM model: `h`,
     `c`); outputs `output` and `<name>_out`. Zeros are the state before the first frame. Raises
-    TypeError for models without `stream_step`."""
+    TypeError for models without `stream_step`.
+
+    int8: onnxruntime's dynamic quantization (`quantize_dynamic`, signed int8 weights): MatMul,
+    Gemm, LSTM and convolutions compute on int8, the activations quantized to int8 on every
+    call with a scale from their own range (no calibration data). Inputs, outputs and state
+    stay float32, so the graph's interface is the float one."""
     if not hasattr(model, "stream_step"):
         raise TypeError(
             f"{type(model).__name__}: streaming export needs a model with stream_step "
@@ -165,6 +172,17 @@ def export_onnx_streaming(model: nn.Module, path: str | Path, opset: int = 18) -
             output_names=["output", *(f"{n}_out" for n in names)],
             dynamic_axes=axes,
         )
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        fp32 = tmp.with_name(tmp.name + ".fp32")
+        tmp.replace(fp32)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
+        finally:
+            fp32.unlink(missing_ok=True)
     tmp.replace(path)
     return path
 

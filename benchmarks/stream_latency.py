@@ -56,18 +56,42 @@ def load_models(archs: list[str]) -> dict[str, torch.nn.Module]:
     return out
 
 
+def with_backends(models: dict, backends: list[str], tmp: Path) -> tuple[dict, dict]:
+    """(models, steps) keyed "<name>" for backend torch and "<name> [onnx]" / "<name>
+    [onnx-int8]" for the streaming export in onnxruntime (float / dynamic int8, one thread),
+    run inside the same Streamer (`secomp.stream.OnnxStep`)."""
+    from secomp.artifact.onnx import export_onnx_streaming
+    from secomp.stream import OnnxStep
+
+    out, steps = {}, {}
+    for name, model in models.items():
+        for b in backends:
+            if b == "torch":
+                out[name] = model
+                continue
+            key = f"{name} [{b}]"
+            path = export_onnx_streaming(model, tmp / f"{len(out)}.onnx", int8=b == "onnx-int8")
+            out[key], steps[key] = model, OnnxStep(path, model)
+    return out, steps
+
+
 def interleaved_latency(
-    models: dict, seconds: float, warmup_s: float = 1.0, max_minutes: float = 1e9
+    models: dict,
+    seconds: float,
+    warmup_s: float = 1.0,
+    max_minutes: float = 1e9,
+    steps: dict | None = None,
 ) -> dict:
     """Per-model per-block times (ms) of Streamer.process over `seconds` of noise, blocks of
     one hop, models interleaved block by block; stops early (fewer blocks, reported) after
-    `max_minutes` of wall clock."""
+    `max_minutes` of wall clock. `steps`: network steps (OnnxStep) for some of the names."""
     rng = np.random.default_rng(0)
     n_warm = int(warmup_s * SAMPLE_RATE) // HOP
     n = int(seconds * SAMPLE_RATE) // HOP
     x = (rng.standard_normal((n_warm + n) * HOP) * 0.056).astype(np.float32)
     names = list(models)
-    streamers = {k: Streamer(m) for k, m in models.items()}
+    steps = steps or {}
+    streamers = {k: Streamer(m, step=steps.get(k)) for k, m in models.items()}
     times = {k: np.empty(n) for k in names}
     cpu = {k: np.empty(n) for k in names}  # this thread's CPU time: excludes descheduled time
     deadline = time.time() + max_minutes * 60
@@ -213,6 +237,10 @@ def main() -> None:
     p.add_argument("--rss-model", default="demo")
     p.add_argument("--rss-block-ms", type=float, default=100.0)
     p.add_argument("--onnx", action="store_true", help="time the streaming ONNX graphs instead")
+    p.add_argument(
+        "--backends", nargs="+", default=["torch"], choices=["torch", "onnx", "onnx-int8"],
+        help="the whole streamer with the network in PyTorch and/or onnxruntime (interleaved)",
+    )
     p.add_argument("--json", default=None)
     p.add_argument(
         "--markdown", nargs="+", default=None, metavar="JSON",
@@ -232,8 +260,11 @@ def main() -> None:
             rows = interleaved_onnx_latency(load_models(a.archs), a.seconds, Path(tmp))
         result = {"hop_ms": HOP / SAMPLE_RATE * 1e3, "onnxruntime": rows}
     else:
-        result = interleaved_latency(load_models(a.archs), a.seconds, max_minutes=a.max_minutes)
+        with tempfile.TemporaryDirectory() as tmp:
+            models, steps = with_backends(load_models(a.archs), a.backends, Path(tmp))
+            result = interleaved_latency(models, a.seconds, max_minutes=a.max_minutes, steps=steps)
         result["algorithmic_latency_ms"] = algorithmic_latency_ms()
+        result["backends"] = a.backends
     result.update(
         machine=describe(),
         threads=1,

@@ -17,6 +17,7 @@ is in docs/format.md.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -177,11 +178,15 @@ def export_onnx_streaming(
 
         fp32 = tmp.with_name(tmp.name + ".fp32")
         tmp.replace(fp32)
+        root = logging.getLogger()  # quantize_dynamic logs advice through the root logger
+        level = root.level
+        root.setLevel(logging.ERROR)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
         finally:
+            root.setLevel(level)
             fp32.unlink(missing_ok=True)
     tmp.replace(path)
     return path

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from secomp.artifact.format import MAGIC, ArtifactError, encode_model, load_artifact_bytes
 from secomp.compress.groups import prunable_tensors
+from secomp.io.format import MAGIC, ArtifactError, encode_model, load_artifact_bytes
 
 INTERESTING_INTS = [0, 1, -1, 2, 3, 7, 8, 16, 31, 32, 33, 64, 255, 256, 257, 4096, 65535,
                     1 << 20, (1 << 31) - 1, 1 << 31, 1 << 32, 1 << 40, 1 << 63, 10**30, -(1 << 31)]
@@ -49,8 +49,8 @@ def seed_artifacts() -> list[bytes]:
     """Two small real artifacts: a CRN pruned to ~70% zeros and quantized to 16 values (every
     encoding, both coders, both position kinds), and the same CRN slimmed (a slim spec with
     recurrent and convolution entries)."""
-    from secomp.artifact.slim import slim_model
     from secomp.models import build_model
+    from secomp.structure.slim import slim_model
 
     torch.manual_seed(0)
     model = build_model("crn", channels=(4, 8), lstm_hidden=24, lstm_layers=2).eval()

@@ -19,7 +19,7 @@ from machine import cpu_name
 
 from secomp.data import make_testset, read_pairs
 from secomp.evaluate import evaluate
-from secomp.modelio import ASSETS
+from secomp.io.modelio import ASSETS
 
 
 def main() -> None:

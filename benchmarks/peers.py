@@ -230,7 +230,7 @@ def run_system(
 def secomp_enhance(name: str) -> Callable[[np.ndarray], np.ndarray]:
     """A secomp model (file or bundled name) through secomp's own enhance_array, for RTF."""
     from secomp.enhance import enhance_array
-    from secomp.modelio import load_model
+    from secomp.io.modelio import load_model
 
     model = load_model(name, "cpu")
     return lambda x: enhance_array(model, x)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from secomp.artifact.info import model_info
+from secomp.info import model_info
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from machine import cpu_name
 
-from secomp.artifact.onnx import example_input, export_onnx
 from secomp.audio import SAMPLE_RATE, list_audio, load_audio
-from secomp.modelio import ASSETS, load_model
+from secomp.io.modelio import ASSETS, load_model
+from secomp.io.onnx import example_input, export_onnx
 from secomp.stft import stft
 
 

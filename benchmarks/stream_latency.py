@@ -30,7 +30,7 @@ import torch
 from machine import describe
 
 from secomp.audio import SAMPLE_RATE
-from secomp.modelio import load_model
+from secomp.io.modelio import load_model
 from secomp.models import build_model
 from secomp.stft import HOP
 from secomp.stream import Streamer, algorithmic_latency_ms, block_time_summary
@@ -122,7 +122,7 @@ def interleaved_onnx_latency(models: dict, seconds: float, tmp: Path) -> dict:
     normaliser, timed with the PyTorch streamer, stay outside the graph)."""
     import onnxruntime as ort
 
-    from secomp.artifact.onnx import export_onnx_streaming, stream_example
+    from secomp.io.onnx import export_onnx_streaming, stream_example
     from secomp.models.causal import initial_state
 
     sessions, feeds = {}, {}

@@ -15,9 +15,9 @@ from pathlib import Path
 from results_sep import section as separation_section  # recipes/ is on sys.path here
 from results_v5 import section
 
-from secomp.artifact.macs import count_macs
 from secomp.compress.pipeline import Progress
-from secomp.modelio import load_model
+from secomp.io.modelio import load_model
+from secomp.structure.macs import count_macs
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU = "1 x H200"  # each baseline on its own GPU of a 4 x H200 machine

@@ -15,8 +15,8 @@ import numpy as np
 
 from secomp.audio import load_audio
 from secomp.enhance import enhance_array
+from secomp.io.modelio import load_model
 from secomp.metrics import stoi
-from secomp.modelio import load_model
 
 model_path, root, snr = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
 model = load_model(model_path)

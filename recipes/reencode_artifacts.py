@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from secomp.artifact.format import load_artifact, read_artifact, save_artifact
 from secomp.compress.groups import prunable_tensors
+from secomp.io.format import load_artifact, read_artifact, save_artifact
 
 for name in sys.argv[1:]:
     path = Path(name)

@@ -78,7 +78,7 @@ def cmd_make_testset(a: argparse.Namespace) -> None:
 
 
 def _load(name: str, device: str):
-    from .modelio import load_model
+    from .io.modelio import load_model
 
     return None if name == "identity" else load_model(name, device)
 
@@ -286,7 +286,7 @@ def cmd_enhance(a: argparse.Namespace) -> None:
 
 
 def cmd_info(a: argparse.Namespace) -> None:
-    from .artifact.info import format_info, model_info
+    from .info import format_info, model_info
 
     info = model_info(a.model)
     print(json.dumps(info, indent=1) if a.json else format_info(info))
@@ -332,7 +332,7 @@ def cmd_bn_recalibrate(a: argparse.Namespace) -> None:
 
     from .config import load_config
     from .files import check_output
-    from .modelio import load_model, resolve, save_model
+    from .io.modelio import load_model, resolve, save_model
     from .train import TrainConfig, prepare_data, recalibrate_batchnorm
 
     out = check_output(a.output, [resolve(a.model)])
@@ -356,9 +356,9 @@ def cmd_bn_recalibrate(a: argparse.Namespace) -> None:
 
 
 def cmd_export(a: argparse.Namespace) -> None:
-    from .artifact.onnx import export_onnx, export_onnx_streaming, onnx_parity, streaming_parity
     from .files import OutputError, check_output
-    from .modelio import load_model, resolve
+    from .io.modelio import load_model, resolve
+    from .io.onnx import export_onnx, export_onnx_streaming, onnx_parity, streaming_parity
 
     if Path(a.onnx).suffix.lower() != ".onnx":
         raise OutputError(f"{a.onnx}: --onnx must end in .onnx")
@@ -390,7 +390,7 @@ def cmd_export(a: argparse.Namespace) -> None:
 def cmd_stream_bench(a: argparse.Namespace) -> None:
     import torch
 
-    from .modelio import load_model
+    from .io.modelio import load_model
     from .stream import algorithmic_latency_ms, measure_latency
 
     if a.seconds <= 0 or a.block_ms <= 0 or a.threads < 1:
@@ -414,13 +414,13 @@ def cmd_stream_bench(a: argparse.Namespace) -> None:
 def cmd_slim(a: argparse.Namespace) -> None:
     import torch
 
-    from .artifact.format import save_artifact
-    from .artifact.macs import count_macs
-    from .artifact.slim import slim_model
     from .audio import load_audio
     from .compress.groups import prunable_tensors
     from .files import check_output
-    from .modelio import load_model, resolve, save_model
+    from .io.format import save_artifact
+    from .io.modelio import load_model, resolve, save_model
+    from .structure.macs import count_macs
+    from .structure.slim import slim_model
 
     inputs = [resolve(a.model)] + ([a.audio] if a.audio else [])
     out = check_output(a.output, inputs, a.overwrite)

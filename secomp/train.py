@@ -24,7 +24,6 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
 from .data import (
     AudioBank,
     MixConfig,
@@ -36,7 +35,8 @@ from .data import (
     separation_batch,
     speech_bank,
 )
-from .modelio import load_model, save_model
+from .io.checkpoint import load_checkpoint, save_checkpoint
+from .io.modelio import load_model, save_model
 from .structure.layers import batch_norms
 
 

@@ -32,7 +32,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as save_bytes
 
-from .modelio import ModelFileError, load_model, read_config
+from .io.modelio import ModelFileError, load_model, read_config
 
 WEIGHTS_DIR = "weights"
 INDEX_PATH = f"{WEIGHTS_DIR}/INDEX.json"

@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from secomp.artifact.format import load_artifact, save_artifact
 from secomp.compress import CompressConfig, compress
+from secomp.io.format import load_artifact, save_artifact
 from secomp.train import TrainConfig, TrainData
 
 

@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from secomp.artifact.bits import (
+from secomp.compress.groups import prunable_tensors
+from secomp.compress.masks import apply_masks
+from secomp.compress.prune import prune_mask
+from secomp.compress.quantize import quantize_model
+from secomp.info import model_info
+from secomp.io.bits import (
     pack_bits,
     positions_from_relative,
     relative_entries,
     unpack_bits,
 )
-from secomp.artifact.format import (
+from secomp.io.format import (
     MAGIC,
     ArtifactError,
     encode_model,
@@ -20,11 +25,6 @@ from secomp.artifact.format import (
     read_artifact,
     save_artifact,
 )
-from secomp.artifact.info import model_info
-from secomp.compress.groups import prunable_tensors
-from secomp.compress.masks import apply_masks
-from secomp.compress.prune import prune_mask
-from secomp.compress.quantize import quantize_model
 from secomp.models import build_model
 
 from .test_models import SMALL

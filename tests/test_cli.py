@@ -143,7 +143,7 @@ def test_enhance_files_folders_and_long_audio(testset, tmp_path):
 
 def test_enhancement_does_not_depend_on_input_level(testset):
     from secomp.enhance import enhance_array
-    from secomp.modelio import load_model
+    from secomp.io.modelio import load_model
 
     model = load_model("demo")
     x = load_audio(sorted(testset.glob("*_noisy.flac"))[0])
@@ -153,7 +153,7 @@ def test_enhancement_does_not_depend_on_input_level(testset):
 
 def test_chunked_enhancement_matches_full_pass(testset):
     from secomp.enhance import enhance_array
-    from secomp.modelio import load_model
+    from secomp.io.modelio import load_model
 
     model = load_model("demo")
     x = np.concatenate([load_audio(p) for p in sorted(testset.glob("*_noisy.flac"))])
@@ -184,7 +184,7 @@ def test_multichannel_needs_downmix(tmp_path, rng):
 
 def test_streamed_file_equals_in_memory_and_bad_file_leaves_nothing(testset, tmp_path):
     from secomp.enhance import enhance_array, enhance_file
-    from secomp.modelio import load_model
+    from secomp.io.modelio import load_model
 
     model = load_model("demo")
     x = np.concatenate([load_audio(p) for p in sorted(testset.glob("*_noisy.flac"))])

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from secomp.artifact.info import model_info
-from secomp.artifact.macs import count_macs
 from secomp.audio import list_audio, load_audio
-from secomp.modelio import load_model
+from secomp.info import model_info
+from secomp.io.modelio import load_model
+from secomp.structure.macs import count_macs
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "models").glob("*.secomp"))

@@ -335,8 +335,8 @@ def test_distillation_term_is_zero_for_the_teacher_and_positive_otherwise():
 def test_channel_groups_with_decay_and_distill_slim_everything_pruned(tmp_path):
     """C2 with coupled channel groups on a user's model: lambda decays 10% per round, the
     distillation term is on, and everything pruned leaves when slimming (exact output)."""
-    from secomp.artifact.slim import slim_model
     from secomp.compress import CompressConfig, compress
+    from secomp.structure.slim import slim_model
     from secomp.train import TrainConfig, TrainData
 
     torch.manual_seed(0)

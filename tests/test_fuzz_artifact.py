@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from secomp.artifact.format import MAGIC, ArtifactError, read_artifact
+from secomp.io.format import MAGIC, ArtifactError, read_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 

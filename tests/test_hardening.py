@@ -257,7 +257,7 @@ def test_forged_artifact_in_info_is_one_line(capsys, tmp_path):
     import hashlib
     import struct
 
-    from secomp.artifact.format import MAGIC
+    from secomp.io.format import MAGIC
 
     def forged(header) -> Path:
         hb = json.dumps(header).encode()
@@ -403,7 +403,7 @@ def test_threads_default_and_progress_inside_a_long_file(capsys, tmp_path):
 
     from secomp.cli import default_threads, set_threads
     from secomp.enhance import enhance_file
-    from secomp.modelio import load_model
+    from secomp.io.modelio import load_model
 
     cores = len(os.sched_getaffinity(0))
     assert 1 <= default_threads() <= cores

@@ -16,7 +16,7 @@ PACKAGE = ROOT / "secomp"
 
 # lower layers that must not import the higher ones (importer, imported module prefix)
 LAYERS = [
-    ("secomp.artifact.format", "secomp.modelio"),  # .secomp files sit below model files
+    ("secomp.io.format", "secomp.io.modelio"),  # .secomp files sit below model files
     ("secomp.structure", "secomp.models"),  # models use structure, never the other way
 ]
 

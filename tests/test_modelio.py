@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from secomp.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from secomp.modelio import ModelFileError, load_model, save_model
+from secomp.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from secomp.io.modelio import ModelFileError, load_model, save_model
 from secomp.models import build_model
 
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from secomp.artifact.onnx import export_onnx, onnx_parity
-from secomp.modelio import load_model
+from secomp.io.modelio import load_model
+from secomp.io.onnx import export_onnx, onnx_parity
 from secomp.models import build_model
 
 from .test_models import SMALL
@@ -21,10 +21,10 @@ def test_export_parity_small_models(name, tmp_path):
 def test_export_compressed_artifact(tmp_path):
     """The demo model pruned to half its weights and 4-bit k-means quantized, written as a
     .secomp file, loaded back and exported: the export is of the compressed weights."""
-    from secomp.artifact.format import save_artifact
     from secomp.compress.groups import prunable_tensors
     from secomp.compress.prune import prune_mask
     from secomp.compress.quantize import quantize_model
+    from secomp.io.format import save_artifact
 
     model = load_model("demo")
     tensors = prunable_tensors(model)
@@ -54,7 +54,7 @@ def test_streaming_export_carries_lstm_state(tmp_path):
     import numpy as np
     import onnxruntime as ort
 
-    from secomp.artifact.onnx import example_input, export_onnx_streaming, streaming_parity
+    from secomp.io.onnx import example_input, export_onnx_streaming, streaming_parity
 
     torch.manual_seed(0)
     model = build_model("lstm", **SMALL["lstm"]).eval()
@@ -70,7 +70,7 @@ def test_streaming_export_carries_lstm_state(tmp_path):
 
 
 def test_streaming_export_refuses_models_without_state(tmp_path):
-    from secomp.artifact.onnx import export_onnx_streaming
+    from secomp.io.onnx import export_onnx_streaming
     from secomp.models.base import MagnitudeModel
 
     class NoStream(MagnitudeModel):
@@ -82,7 +82,7 @@ def test_streaming_export_refuses_models_without_state(tmp_path):
 
 
 def test_export_cli_streaming(tmp_path):
-    from secomp.modelio import save_model
+    from secomp.io.modelio import save_model
 
     from .conftest import run_secomp
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from secomp.audio import load_audio
 from secomp.cli import main
-from secomp.modelio import ASSETS, save_model
+from secomp.io.modelio import ASSETS, save_model
 from secomp.models import build_model
 from secomp.models.sep import pit_neg_si_sdr, pit_si_sdr
 from secomp.separate import bss_sdr, separate_array, separate_file
@@ -286,7 +286,7 @@ def test_evaluate_recognises_a_separation_manifest(sep_testset, tiny_file, tmp_p
 def test_bundled_demo_separation_model_improves_si_sdr(sep_testset, tmp_path):
     if not SEP_DEMO.exists():
         pytest.skip(f"{SEP_DEMO} not bundled yet (trained with configs/train/sep-demo.yaml)")
-    from secomp.modelio import load_model
+    from secomp.io.modelio import load_model
     from secomp.separate import evaluate_separation, read_mixtures
 
     model = load_model(SEP_DEMO)
@@ -336,8 +336,8 @@ def test_c1_c2_compress_the_separation_model(demo_data, tmp_path, structured, gr
     assert result.progress.reg_lambda_abs > 0  # a negative loss must not flip the penalty
     assert model(batch[0]).shape == (2, 2, 16000)
     if groups == "channel":  # whole channels pruned: slimming removes them, output unchanged
-        from secomp.artifact.macs import count_macs
-        from secomp.artifact.slim import slim_model
+        from secomp.structure.macs import count_macs
+        from secomp.structure.slim import slim_model
 
         slim, rows = slim_model(model.eval())
         assert rows

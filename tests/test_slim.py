@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from secomp.artifact.format import save_artifact
-from secomp.artifact.macs import count_macs
-from secomp.artifact.slim import SlimError, slim_model
 from secomp.audio import load_audio
 from secomp.compress.groups import prunable_tensors
 from secomp.compress.prune import prune_mask
-from secomp.modelio import load_model, save_model
+from secomp.io.format import save_artifact
+from secomp.io.modelio import load_model, save_model
 from secomp.models import build_model
 from secomp.models.base import MagnitudeModel
+from secomp.structure.macs import count_macs
+from secomp.structure.slim import SlimError, slim_model
 
 from .conftest import run_secomp
 from .test_models import SMALL
@@ -140,7 +140,7 @@ def test_unsupported_models_are_refused():
 
 def test_slimmed_model_exports_to_onnx(noisy, tmp_path):
     pytest.importorskip("onnxruntime")
-    from secomp.artifact.onnx import export_onnx, onnx_parity
+    from secomp.io.onnx import export_onnx, onnx_parity
 
     model = build_model("crn", **SMALL["crn"])
     structured_prune(model, 0.6)
@@ -226,7 +226,7 @@ def test_slim_drops_output_channels_nobody_reads(noisy, tmp_path):
         with torch.inference_mode():
             assert torch.equal(load_model(tmp_path / "s.secomp")(noisy), out)
         if onnx:
-            from secomp.artifact.onnx import export_onnx, onnx_parity
+            from secomp.io.onnx import export_onnx, onnx_parity
 
             assert onnx_parity(slim, export_onnx(slim, tmp_path / "s.onnx")) <= 1e-4
 
@@ -296,7 +296,7 @@ def test_slim_a_model_that_is_not_in_the_zoo(noisy, tmp_path, user_model_registe
     with torch.inference_mode():
         assert torch.equal(load_model(tmp_path / "u.secomp")(noisy), out)
     if importlib.util.find_spec("onnxruntime") is not None:
-        from secomp.artifact.onnx import export_onnx, onnx_parity
+        from secomp.io.onnx import export_onnx, onnx_parity
 
         assert onnx_parity(slim, export_onnx(slim, tmp_path / "u.onnx")) <= 1e-4
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from secomp.audio import REFERENCE_DBFS, load_audio
-from secomp.modelio import load_model
+from secomp.io.modelio import load_model
 from secomp.models import build_model
 from secomp.stream import (
     DELAY,
@@ -152,7 +152,7 @@ def test_bad_input():
 @pytest.mark.parametrize("name", ZOO)
 def test_streaming_onnx_parity(name, tmp_path):
     pytest.importorskip("onnxruntime")
-    from secomp.artifact.onnx import export_onnx_streaming, streaming_parity
+    from secomp.io.onnx import export_onnx_streaming, streaming_parity
 
     model = _model(name)
     path = export_onnx_streaming(model, tmp_path / f"{name}.onnx")

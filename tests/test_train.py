@@ -4,7 +4,7 @@ import time
 import pytest
 import torch
 
-from secomp.checkpoint import load_checkpoint
+from secomp.io.checkpoint import load_checkpoint
 
 from .conftest import run_secomp
 

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import load_file
 
-from secomp.modelio import load_model, save_model
+from secomp.io.modelio import load_model, save_model
 from secomp.models import build_model
 from secomp.weights import (
     INDEX_PATH,

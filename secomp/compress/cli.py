@@ -61,7 +61,7 @@ def check_resume_files(out_dir: Path) -> None:
     and OUT/state.safetensors a complete safetensors file; else one line naming the file."""
     from safetensors.torch import load_file
 
-    from ..checkpoint import CheckpointError
+    from ..io.checkpoint import CheckpointError
     from .pipeline import Progress
 
     prog_path, state_path = out_dir / "progress.json", out_dir / "state.safetensors"
@@ -96,9 +96,9 @@ def run_compress(
     OUT/report.md; returns a summary dict."""
     import torch
 
-    from ..artifact.format import read_artifact, save_artifact
     from ..files import check_writable_dir, write_text
-    from ..modelio import load_model
+    from ..io.format import read_artifact, save_artifact
+    from ..io.modelio import load_model
     from ..train import prepare_data
     from .pipeline import compress
     from .report import plot_progress, plot_sparsity, write_report

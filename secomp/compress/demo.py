@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..modelio import ASSETS, BUNDLED
+from ..io.modelio import ASSETS, BUNDLED
 
 DEMO_DATA = ASSETS / "demo_data"
 
@@ -20,7 +20,7 @@ DEMO_DATA = ASSETS / "demo_data"
 def run_demo(out: str | Path, progress: bool = True, jobs: int | None = None) -> dict:
     from ..data import make_testset, read_pairs
     from ..evaluate import evaluate
-    from ..modelio import load_model
+    from ..io.modelio import load_model
     from .cli import run_compress
 
     out = Path(out)

@@ -246,7 +246,7 @@ def valid_quality(model: nn.Module, batches, n_items: int) -> dict[str, float]:
 
 
 def model_stats(model: nn.Module, tensors: list[PrunableTensor]) -> dict[str, Any]:
-    from ..artifact.format import encode_model
+    from ..io.format import encode_model
 
     params = sum(p.numel() for p in model.parameters())
     nonzero = sum(int((p != 0).sum()) for p in model.parameters())

@@ -1,5 +1,5 @@
 """Rebuild a slimmed model from its config: each module named in the slim spec is replaced by
-the narrower layer `secomp slim` made (secomp/artifact/slim.py); weights come from the file.
+the narrower layer `secomp slim` made (secomp/structure/slim.py); weights come from the file.
 
 Spec entries: recurrent stacks map to SlimRNN arguments (they have a "mode"); convolutions map
 to {"kind": "conv", ...SlimConv arguments}; linear layers to {"kind": "linear", ...SlimLinear
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..structure.layers import is_replaceable
+from ..structure.layers import replace_module
 from ..structure.slim_conv import SlimConv, SlimLinear
 from ..structure.slim_rnn import SlimRNN
 
@@ -31,16 +31,3 @@ def apply_slim(model: nn.Module, spec: dict[str, dict]) -> nn.Module:
     for name, args in spec.items():
         replace_module(model, name, slim_layer(args))
     return model
-
-
-def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
-    """Put `new` where the recurrent, convolution or linear layer `name` (dotted module name)
-    is."""
-    parent_name, _, attr = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    old = getattr(parent, attr, None)
-    if old is None or not is_replaceable(old):
-        raise ValueError(
-            f"slim spec names {name}, which is not a recurrent, convolution or linear layer"
-        )
-    setattr(parent, attr, new)

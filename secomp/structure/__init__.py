@@ -3,8 +3,11 @@
     layers.py   one handler per layer type: widths, weight groups, slicing, MACs, slimming
     graph.py    trace a model once on an example input: who reads each output channel/unit
     groups.py   the paper's per-tensor groups, and coupled channel/unit groups from the trace
+    slim.py     the slimmer: zero groups -> a smaller dense model computing the same function
+    macs.py     the MAC counter (dense and non-zero multiply-accumulates)
+    slim_conv.py, slim_rnn.py   the layers slimming leaves
 
-Pruner, regularizer, sensitivity analysis, quantizer, artifact writer, slimmer, MAC counter and
+Pruner, regularizer, sensitivity analysis, quantizer, .secomp writer, slimmer, MAC counter and
 `secomp info` all read structure through this package.
 """
 

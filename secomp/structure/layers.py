@@ -614,6 +614,19 @@ def is_replaceable(module: nn.Module) -> bool:
     return isinstance(module, REPLACEABLE)
 
 
+def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Put `new` where the recurrent, convolution or linear layer `name` (dotted module name)
+    is."""
+    parent_name, _, attr = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    old = getattr(parent, attr, None)
+    if old is None or not is_replaceable(old):
+        raise ValueError(
+            f"slim spec names {name}, which is not a recurrent, convolution or linear layer"
+        )
+    setattr(parent, attr, new)
+
+
 def recurrent(module: nn.Module) -> RNNHandler | None:
     """The handler of a plain nn.LSTM / nn.GRU (not a slimmed stack), or None."""
     h = handler_for(module)

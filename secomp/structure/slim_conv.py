@@ -7,7 +7,7 @@ reader map says so, the output channels nobody reads:
 
 Dropped inputs contributed exact zeros, so kept outputs equal the original ones up to float
 summation order. Dropped outputs become zeros; that is exact only because no later layer
-reads them, or because they are exactly zero anyway (secomp/artifact/slim.py decides which).
+reads them, or because they are exactly zero anyway (secomp/structure/slim.py decides which).
 Works for Conv1d/2d and ConvTranspose1d/2d without groups. `SlimLinear` does the same for a
 Linear layer on the last axis.
 """

@@ -1,4 +1,4 @@
-"""The layer a slimmed LSTM/GRU stack becomes (see secomp.artifact.slim).
+"""The layer a slimmed LSTM/GRU stack becomes (see secomp.structure.slim).
 
 `nn.LSTM(n_in, H, L)` keeps every layer at H units; after structured pruning, layers lose
 different units, so the slimmed stack is a list of single-layer RNNs of their own widths, with

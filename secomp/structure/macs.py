@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..audio import SAMPLE_RATE
-from ..structure import layer_handler
+from .layers import layer_handler
 
 
 def count_macs(model: nn.Module, seconds: float = 4.0) -> dict:

@@ -1,7 +1,7 @@
 """Model files: safetensors weights with the model's JSON config in the file's metadata.
 
 One file holds everything needed to rebuild the model, and loading never unpickles. Compressed
-models use the `.secomp` artifact (secomp.artifact); `load_model` reads both, plus the bundled
+models use the `.secomp` artifact (secomp.io.format); `load_model` reads both, plus the bundled
 models by name.
 """
 
@@ -16,11 +16,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
-from .artifact.format import ArtifactError, check_config, load_artifact
-from .files import atomic_write
-from .models import build_from_config, check_hparams, model_config
+from ..files import atomic_write
+from ..models import build_from_config, check_hparams, model_config
+from .format import ArtifactError, check_config, load_artifact
 
-ASSETS = Path(__file__).parent / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 BUNDLED = {"demo": ASSETS / "demo.safetensors"}
 
 

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.slimmed import replace_module
-from ..structure import Structure, default_example, layer_handler, trace
+from .graph import Structure, default_example, trace
+from .layers import layer_handler, replace_module
 
 
 class SlimError(ValueError):

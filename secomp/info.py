@@ -6,11 +6,11 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from ..modelio import load_model, resolve
-from ..models import build_model, model_config
-from .format import MAGIC, entropy_bound_bytes, read_artifact
-from .macs import count_macs
-from .slim import SlimError, slim_model
+from .io.format import MAGIC, entropy_bound_bytes, read_artifact
+from .io.modelio import load_model, resolve
+from .models import build_model, model_config
+from .structure.macs import count_macs
+from .structure.slim import SlimError, slim_model
 
 
 def _tensor_rows(path: Path) -> tuple[list[dict[str, Any]], int, float]:

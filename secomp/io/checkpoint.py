@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .files import atomic_write
+from ..files import atomic_write
 
 
 class CheckpointError(ValueError):

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from secomp.artifact.onnx import export_onnx_streaming
 from secomp.audio import load_audio
 from secomp.data import read_pairs
+from secomp.io.modelio import load_model
+from secomp.io.onnx import export_onnx_streaming
 from secomp.metrics import all_metrics
-from secomp.modelio import load_model
 from secomp.stream import OnnxStep, offline_causal, stream_array
 
 MODELS = ("models/crn-c1.secomp", "models/crn-c2-slim.secomp", "models/gcrn-c1.secomp",

@@ -60,7 +60,7 @@ def with_backends(models: dict, backends: list[str], tmp: Path) -> tuple[dict, d
     """(models, steps) keyed "<name>" for backend torch and "<name> [onnx]" / "<name>
     [onnx-int8]" for the streaming export in onnxruntime (float / dynamic int8, one thread),
     run inside the same Streamer (`secomp.stream.OnnxStep`)."""
-    from secomp.artifact.onnx import export_onnx_streaming
+    from secomp.io.onnx import export_onnx_streaming
     from secomp.stream import OnnxStep
 
     out, steps = {}, {}

@@ -106,7 +106,7 @@ class OnnxStep:
     def __init__(self, path: str | Path, model: nn.Module, threads: int = 1):
         import onnxruntime as ort
 
-        from .artifact.onnx import stream_example
+        from .io.onnx import stream_example
         from .models.causal import initial_state
 
         opts = ort.SessionOptions()

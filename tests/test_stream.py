@@ -190,7 +190,7 @@ def test_streamer_runs_the_onnx_export_fp32_and_int8(name, noisy, tmp_path):
     """The Streamer with the network in onnxruntime (OnnxStep): the float export gives the
     PyTorch streamer's output; the dynamically quantized int8 export is smaller and close."""
     pytest.importorskip("onnxruntime")
-    from secomp.artifact.onnx import export_onnx_streaming
+    from secomp.io.onnx import export_onnx_streaming
     from secomp.stream import OnnxStep
 
     model = load_model(name)

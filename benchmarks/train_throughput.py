@@ -2,11 +2,12 @@
 
 Measures audio-seconds of training mixtures per second of wall time, at the old settings (one
 model at a time, batch 16, bf16 autocast: what every run before corpus v2 did) and the new ones
-(batch --new-batch, several models training at once on the one GPU, each in its own process,
-as recipes/gpu_v5.sh runs them; docs/train_throughput.json holds the batch-64 run). Every worker makes its batches on the GPU from in-memory
-banks (secomp.data), exactly as `secomp train` does, and times full steps (make batch, forward,
-backward, Adam). It also times batch making alone: if that is a small share of a step, the input
-pipeline is not the bottleneck. GPU utilisation is sampled with nvidia-smi during each window.
+(batch --new-batch, several models training at once on the one GPU, each in its own process, as
+recipes/gpu_v5.sh runs them; docs/train_throughput.json holds the batch-64 run). Every worker
+makes its batches on the GPU from in-memory banks (secomp.data), exactly as `secomp train` does,
+and times full steps (make batch, forward, backward, Adam). It also times batch making alone: if
+that is a small share of a step, the input pipeline is not the bottleneck. GPU utilisation is
+sampled with nvidia-smi during each window.
 
     python benchmarks/train_throughput.py --data DATA --cache /tmp/banks \
         --json docs/train_throughput.json

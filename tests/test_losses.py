@@ -36,7 +36,8 @@ def test_compressed_losses_zero_at_the_target_and_finite_gradients_at_silence():
 
 def test_models_take_the_power():
     g = torch.Generator().manual_seed(2)
-    noisy, clean = torch.randn(1, 8000, generator=g) * 0.05, torch.randn(1, 8000, generator=g) * 0.05
+    noisy = torch.randn(1, 8000, generator=g) * 0.05
+    clean = torch.randn(1, 8000, generator=g) * 0.05
     for arch, hp in (("crn", {"channels": [4, 4, 4, 4, 4], "lstm_hidden": 8}), ("gcrn", {})):
         model = build_model(arch, **hp)
         plain, compressed = model.loss(noisy, clean), model.loss(noisy, clean, power=0.3)

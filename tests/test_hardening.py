@@ -357,7 +357,7 @@ def test_wheel_has_the_presets_and_works_from_another_folder(tmp_path):
     assert r.returncode == 0 and "bundled preset (c1, c2," in text and "demo)" in text, r.stderr
     code = (
         "import secomp, sys\n"
-        "from secomp.compress.cli import load_pipeline\n"
+        "from secomp.compress.presets import load_pipeline\n"
         "assert 'site-packages' in secomp.__file__, secomp.__file__\n"
         "for n in ('c1', 'c2', 'demo'):\n"
         "    path, raw, cfg = load_pipeline(n)\n"

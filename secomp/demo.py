@@ -1,27 +1,27 @@
-"""`secomp demo`: the main job on the bundled demo data, on CPU, in a few minutes.
+"""The demo (`secomp demo`): the main job on the bundled demo data, on CPU, in a few minutes.
 
 Makes a small test set from the bundled test speakers, compresses the bundled demo model with a
 short C1 configuration (the bundled preset secomp/presets/demo.yaml) fine-tuned on the bundled
 speech, evaluates base and compressed model on the test set and prints bytes, ratio, STOI and
 PESQ. Everything it writes goes to `--out`, by default a new temporary folder (never the
-current folder, which may be a source checkout).
+current folder, which may be a source checkout). `demo_audio` is the bundled noisy utterance
+the commands use when given no audio.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from ..io.modelio import ASSETS, BUNDLED
+from .io.modelio import ASSETS, BUNDLED
 
 DEMO_DATA = ASSETS / "demo_data"
 
 
 def run_demo(out: str | Path, progress: bool = True, jobs: int | None = None) -> dict:
-    from ..data import make_testset, read_pairs
-    from ..evaluate import evaluate
-    from ..io.modelio import load_model
-    from .cli import run_compress
+    from .compress.run import run_compress
+    from .data import make_testset, read_pairs
+    from .evaluate import evaluate
+    from .io.modelio import load_model
 
     out = Path(out)
     testset = out / "testset"
@@ -80,23 +80,15 @@ def format_demo(r: dict) -> str:
     return "\n".join(lines)
 
 
-def cmd_demo(a: argparse.Namespace) -> None:
-    import tempfile
+def demo_audio():
+    """A bundled test utterance mixed with a bundled real noise at 0 dB SNR."""
+    import numpy as np
+    import torch
 
-    out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="secomp-demo-"))
-    from ..files import check_writable_dir
+    from .audio import load_audio
+    from .data import mix_at_snr
 
-    check_writable_dir(out)
-    print(format_demo(run_demo(out, not a.quiet, a.jobs)))
-
-
-def add_demo_command(sub, common) -> None:
-    s = sub.add_parser("demo", help="compress the bundled demo model on the bundled data")
-    s.add_argument(
-        "--out", default=None,
-        help="folder for the test set and the compressed model (default: a new temporary one; "
-        "an existing demo folder is continued)",
-    )
-    s.add_argument("--jobs", type=int, default=None, help="metric processes (default: all cores)")
-    common(s)
-    s.set_defaults(fn=cmd_demo)
+    speech = load_audio(sorted((DEMO_DATA / "speech" / "test").rglob("*.flac"))[0])
+    noise = load_audio(DEMO_DATA / "noise" / "train" / "sc_doing_the_dishes.flac")
+    noise = torch.from_numpy(np.resize(noise, len(speech)))[None]
+    return mix_at_snr(torch.from_numpy(speech)[None], noise, torch.zeros(1))[0].numpy()

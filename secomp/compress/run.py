@@ -1,59 +1,15 @@
-"""`secomp compress` and `secomp demo`."""
+"""Compress a model file end to end (what `secomp compress` runs): load the model and the
+pipeline config, fine-tune on a corpus through the pipeline, write OUT/model.secomp, the report,
+its plots and OUT/summary.json."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-PRESETS = Path(__file__).resolve().parents[1] / "presets"  # package data: in every install
-
-
-def preset_names() -> list[str]:
-    """The bundled pipeline presets (secomp/presets/NAME.yaml)."""
-    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
-
-
-def resolve_pipeline(name: str) -> Path:
-    """c1 | c2 | demo | another bundled preset NAME -> secomp/presets/NAME.yaml (shipped in the
-    package, so it works from any folder and any install), or a path to a YAML file."""
-    p = Path(name)
-    if p.suffix in (".yaml", ".yml"):
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: pipeline config not found")
-        return p
-    if "/" not in name and (PRESETS / f"{name}.yaml").exists():
-        return PRESETS / f"{name}.yaml"
-    raise FileNotFoundError(
-        f"pipeline '{name}' not found: bundled presets are {', '.join(preset_names())}, "
-        "or give a .yaml file"
-    )
-
-
-def load_pipeline(name: str, overrides: list[str] = ()) -> tuple[Path, dict, Any]:
-    """(path, raw dict with overrides applied, CompressConfig) for a preset or YAML file; a
-    malformed file or an unknown key fails with one line naming the file."""
-    from ..config import apply_overrides, from_dict
-    from .pipeline import CompressConfig
-
-    path = resolve_pipeline(name)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        at = f" at line {where.line + 1}" if where else ""
-        raise ValueError(f"{path}: not valid YAML{at}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: a pipeline config is a mapping of options")
-    raw = apply_overrides(raw, list(overrides))
-    try:
-        cfg = from_dict(CompressConfig, raw)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: {e}") from None
-    return path, raw, cfg
+from .presets import load_pipeline
 
 
 def check_resume_files(out_dir: Path) -> None:
@@ -166,38 +122,3 @@ def run_compress(
     }
     write_text(out_dir / "summary.json", json.dumps(summary, indent=1))
     return summary
-
-
-def cmd_compress(a: argparse.Namespace) -> None:
-    s = run_compress(
-        a.model, a.pipeline, a.data, a.out, a.overrides, a.resume, not a.quiet, a.device
-    )
-    b, f = s["before"], s["after"]
-    print(f"{'':>10} {'bytes':>12} {'non-zero':>10} {'STOI':>6} {'PESQ':>6}  (validation split)")
-    for label, nbytes, r in (
-        ("base", b["dense_fp32_bytes"], b),
-        ("compressed", s["artifact_bytes"], f),
-    ):
-        print(f"{label:>10} {nbytes:>12,} {r['nonzero']:>10,} {r['stoi']:6.3f} {r['pesq']:6.3f}")
-    print(
-        f"ratio {b['dense_fp32_bytes'] / s['artifact_bytes']:.1f}x; wrote {s['artifact']} and "
-        f"{Path(a.out) / 'report.md'}"
-    )
-
-
-def add_compress_commands(sub, common) -> None:
-    s = sub.add_parser(
-        "compress", help="compress a model: sparse regularization, pruning, quantization"
-    )
-    s.add_argument("model", help="model file (.safetensors) or bundled name")
-    s.add_argument(
-        "--pipeline", default="c1",
-        help=f"a bundled preset ({', '.join(preset_names())}) or a config YAML",
-    )
-    s.add_argument("--data", required=True, help="corpus root (speech/<split>/<spk>/, noise/)")
-    s.add_argument("--out", required=True, help="run folder: model.secomp, report.md, state")
-    s.add_argument("--resume", action="store_true", help="continue the run in --out")
-    s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
-    s.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. rounds=3")
-    common(s)
-    s.set_defaults(fn=cmd_compress)

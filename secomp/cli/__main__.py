@@ -1,0 +1,5 @@
+"""`python -m secomp.cli ...` (as `secomp ...`)."""
+
+from .main import main
+
+main()

@@ -334,21 +334,26 @@ def stream_file(
 
 
 def measure_latency(
-    model: nn.Module, seconds: float = 60.0, block: int = HOP, warmup_s: float = 1.0, seed: int = 0
+    model: nn.Module,
+    seconds: float = 60.0,
+    block: int = HOP,
+    warmup_s: float = 1.0,
+    seed: int = 0,
+    step: OnnxStep | None = None,
 ) -> dict[str, float]:
     """Wall-clock compute of `Streamer.process` per block over `seconds` of audio (Gaussian
     noise at about -25 dBFS; dense models take the same time whatever the values), after
     `warmup_s` of untimed blocks. Runs on the calling thread with torch's current thread count.
     Returns milliseconds: median, p99, worst, mean (wall clock) and median, p99, worst of the
     thread's CPU time (leaves out time the thread waited for a core on a loaded machine), and
-    the block length itself."""
+    the block length itself. `step`: the network through this (see Streamer)."""
     import time
 
     rng = np.random.default_rng(seed)
     n_warm = int(warmup_s * SAMPLE_RATE) // block
     n = max(1, int(seconds * SAMPLE_RATE) // block)
     x = (rng.standard_normal((n_warm + n) * block) * 0.056).astype(np.float32)
-    s = Streamer(model)
+    s = Streamer(model, step=step)
     times, cpu = np.empty(n), np.empty(n)
     for i in range(n_warm + n):
         chunk = x[i * block : (i + 1) * block]

@@ -204,3 +204,24 @@ def test_streamer_runs_the_onnx_export_fp32_and_int8(name, noisy, tmp_path):
     got8 = stream_array(model, x, 160, step=OnnxStep(int8, model))
     snr = 10 * np.log10(np.sum(ref**2) / np.sum((got8 - ref) ** 2))
     assert 10 < snr < 80, snr  # close to the float output, but not the float output
+
+
+def test_cli_int8_export_and_bench(tmp_path, capsys):
+    """`export --streaming --int8` writes the smaller quantized graph and says how close it
+    streams; `stream-bench --int8` times the streamer with it; --int8 alone is refused."""
+    pytest.importorskip("onnxruntime")
+    import json
+
+    from secomp.cli import main
+
+    main(["export", "demo", "--onnx", str(tmp_path / "f.onnx"), "--streaming"])
+    main(["export", "demo", "--onnx", str(tmp_path / "q.onnx"), "--streaming", "--int8"])
+    assert (tmp_path / "q.onnx").stat().st_size < 0.5 * (tmp_path / "f.onnx").stat().st_size
+    assert "dB SNR" in capsys.readouterr().out
+    main(["stream-bench", "demo", "--seconds", "0.3", "--int8", "--json"])
+    r = json.loads(capsys.readouterr().out)
+    assert r["backend"] == "onnx-int8" and 0 < r["cpu_median_ms"] <= r["cpu_p99_ms"]
+    with pytest.raises(SystemExit):
+        main(["export", "demo", "--onnx", str(tmp_path / "x.onnx"), "--int8"])
+    err = capsys.readouterr().err
+    assert "--streaming" in err and "Traceback" not in err and not (tmp_path / "x.onnx").exists()

@@ -119,13 +119,32 @@ def cmd_stream_bench(a: argparse.Namespace) -> None:
         raise ValueError("--seconds, --block-ms and --threads must be positive")
     torch.set_num_threads(a.threads)
     model = load_model(a.model)
-    r = measure_latency(model, a.seconds, max(1, round(a.block_ms * 16)))
-    r = {"model": a.model, "threads": a.threads, "algorithmic_ms": algorithmic_latency_ms(), **r}
+    block = max(1, round(a.block_ms * 16))
+    backend = "onnx-int8" if a.int8 else "onnx" if a.onnx else "torch"
+    if backend == "torch":
+        r = measure_latency(model, a.seconds, block)
+    else:  # the network in onnxruntime (one thread), the rest of the streamer as always
+        import tempfile
+
+        from ..io.onnx import export_onnx_streaming
+        from ..stream import OnnxStep
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_onnx_streaming(model, Path(tmp) / "step.onnx", int8=a.int8)
+            r = measure_latency(model, a.seconds, block, step=OnnxStep(path, model, a.threads))
+    r = {
+        "model": a.model,
+        "backend": backend,
+        "threads": a.threads,
+        "algorithmic_ms": algorithmic_latency_ms(),
+        **r,
+    }
     if a.json:
         print(json.dumps(r, indent=1))
         return
     print(
-        f"{a.model}: {r['blocks']} blocks of {r['block_ms']:g} ms on {a.threads} thread(s): "
+        f"{a.model} ({backend}): {r['blocks']} blocks of {r['block_ms']:g} ms on "
+        f"{a.threads} thread(s): "
         f"median {r['median_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, worst {r['worst_ms']:.3f} ms "
         f"(real-time factor {r['mean_ms'] / r['block_ms']:.3f}); CPU time median "
         f"{r['cpu_median_ms']:.3f} ms, p99 {r['cpu_p99_ms']:.3f} ms; algorithmic latency "
@@ -181,4 +200,10 @@ def add_stream_bench(sub) -> None:
     s.add_argument("--block-ms", type=float, default=10.0, help="block length (10 ms = one hop)")
     s.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     s.add_argument("--json", action="store_true", help="print JSON")
+    s.add_argument(
+        "--onnx", action="store_true", help="run the network as its streaming ONNX export"
+    )
+    s.add_argument(
+        "--int8", action="store_true", help="as --onnx, dynamically quantized to int8"
+    )
     s.set_defaults(fn=cmd_stream_bench)

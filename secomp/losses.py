@@ -19,7 +19,7 @@ EPS = 1e-8  # inside the power: keeps its gradient finite at a magnitude of zero
 
 def compress_magnitude(mag: torch.Tensor, power: float) -> torch.Tensor:
     """|X|^p of magnitudes `mag` (any shape, >= 0); `mag` itself for p = 1."""
-    return mag if power == 1.0 else (mag + EPS) ** power
+    return mag if power == 1.0 else (mag.clamp_min(0) + EPS) ** power
 
 
 def magnitude_mse(est: torch.Tensor, ref: torch.Tensor, power: float = 1.0) -> torch.Tensor:

@@ -113,10 +113,16 @@ class OnnxStep:
         opts.intra_op_num_threads = opts.inter_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._zero = {k: v.numpy() for k, v in initial_state(model, stream_example(model)).items()}
+        inputs = {i.name for i in self.session.get_inputs()}
+        if inputs != {"input", *self._zero}:
+            raise ValueError(
+                f"{path}: not the streaming export of this model (its state inputs differ)"
+            )
+        self._outputs = ["output", *(f"{k}_out" for k in self._zero)]
 
     def __call__(self, frames: torch.Tensor, state: dict | None):
         feed = {"input": frames.float().numpy(), **(state or self._zero)}
-        y, *new = self.session.run(None, feed)
+        y, *new = self.session.run(self._outputs, feed)
         return torch.from_numpy(y), dict(zip(self._zero, new))
 
 

@@ -361,6 +361,11 @@ def fit(
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
+        if float(ck.get("loss_power", 1.0)) != cfg.loss_power:
+            raise ValueError(
+                f"{ckpt_path}: trained with loss_power {ck.get('loss_power', 1.0)}, this config "
+                f"says {cfg.loss_power}: the losses are on different scales (nothing changed)"
+            )
         step, best, history = int(ck["step"]), float(ck["best"]), list(ck["history"])
         elapsed0 = float(ck.get("elapsed_s", 0.0))
         torch.set_rng_state(ck["rng_cpu"].cpu())
@@ -433,6 +438,7 @@ def fit(
                         "history": history,
                         "elapsed_s": time.time() - t0,
                         "rng_cpu": torch.get_rng_state(),
+                        "loss_power": cfg.loss_power,
                     }
                     if hooks.state is not None:
                         state["hooks"] = hooks.state()

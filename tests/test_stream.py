@@ -211,11 +211,15 @@ def test_cli_int8_export_and_bench(tmp_path, capsys):
     streams; `stream-bench --int8` times the streamer with it; --int8 alone is refused."""
     pytest.importorskip("onnxruntime")
     import json
+    import logging
 
     from secomp.cli import main
 
+    handlers = logging.getLogger().handlers[:]
     main(["export", "demo", "--onnx", str(tmp_path / "f.onnx"), "--streaming"])
     main(["export", "demo", "--onnx", str(tmp_path / "q.onnx"), "--streaming", "--int8"])
+    assert logging.getLogger().handlers == handlers  # the quantizer's logging left no trace
+    assert not list(tmp_path.glob("*.part*"))
     assert (tmp_path / "q.onnx").stat().st_size < 0.5 * (tmp_path / "f.onnx").stat().st_size
     assert "dB SNR" in capsys.readouterr().out
     main(["stream-bench", "demo", "--seconds", "0.3", "--int8", "--json"])

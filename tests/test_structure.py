@@ -135,3 +135,17 @@ def test_trace_follows_skips_gates_reshapes_and_norms():
     # parts of the DC and Nyquist bins, which the inverse real FFT never reads
     assert "lin_real" not in sets
     assert sets["lin_imag"].channels == [[("lin_imag", 0)], [("lin_imag", 160)]]
+
+
+def test_slice_sums_equal_the_transposed_sums_for_every_dim():
+    from secomp.structure.groups import _slice_sums
+
+    g = torch.Generator().manual_seed(0)
+    for shape in ((7,), (3, 5), (2, 3, 4), (2, 3, 2, 5)):
+        w = torch.randn(*shape, generator=g, dtype=torch.float64)
+        for dim in range(-len(shape), len(shape)):
+            ref = w.transpose(0, dim).reshape(w.shape[dim], -1).sum(1)
+            got = _slice_sums(w, dim)
+            assert got.shape == ref.shape and torch.allclose(got, ref), (shape, dim)
+        m = w > 0  # masks: bool slices count their kept weights
+        assert torch.equal(_slice_sums(m, 0), m.transpose(0, 0).reshape(shape[0], -1).sum(1))

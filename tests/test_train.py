@@ -131,3 +131,13 @@ def test_loss_power_reaches_the_training_loss(demo_data, tmp_path):
     assert all(torch.isfinite(torch.tensor(compressed)))
     # same seed, same batches: only the loss differs (compressed spectra are larger numbers)
     assert plain[0] != compressed[0]
+    # resuming a run under another loss_power would compare losses of two scales
+    before = (tmp_path / "plain" / "ckpt.pt").read_bytes()
+    with pytest.raises(AssertionError, match="loss_power"):
+        _train(demo_data, tmp_path / "plain", "steps=8", "valid_every=2", "loss_power=0.3",
+               resume=True)
+    assert (tmp_path / "plain" / "ckpt.pt").read_bytes() == before
+    # a model without spectra is refused before any data is read
+    r = run_secomp(["train", "--data", tmp_path / "no-such-corpus", "--out", tmp_path / "t",
+                    "model=tcnn", "loss_power=0.3"], check=False)
+    assert r.returncode != 0 and "loss_power 0.3" in r.stderr and "Traceback" not in r.stderr

@@ -198,7 +198,9 @@ def add_stream_bench(sub) -> None:
     s.add_argument("model", help="model file (.safetensors/.secomp) or bundled name")
     s.add_argument("--seconds", type=float, default=60.0, help="audio streamed (timed part)")
     s.add_argument("--block-ms", type=float, default=10.0, help="block length (10 ms = one hop)")
-    s.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    s.add_argument(
+        "--threads", type=int, default=1, help="torch (and onnxruntime) threads (default 1)"
+    )
     s.add_argument("--json", action="store_true", help="print JSON")
     s.add_argument(
         "--onnx", action="store_true", help="run the network as its streaming ONNX export"

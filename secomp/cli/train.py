@@ -13,7 +13,14 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     from ..config import load_config
     from ..models import build_model
-    from ..train import TrainConfig, fit, load_initial_weights, prepare_data, setup_distributed
+    from ..train import (
+        TrainConfig,
+        fit,
+        load_initial_weights,
+        model_loss,
+        prepare_data,
+        setup_distributed,
+    )
 
     overrides = list(a.overrides)
     if a.model:
@@ -25,6 +32,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     device = setup_distributed()
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.hparams)
+    model_loss(model, cfg.loss_power)  # a loss_power the model cannot take: refused before the data
     if cfg.init:
         load_initial_weights(model, cfg.init)  # a resumed run then overwrites them
     model = model.to(device)

@@ -55,7 +55,7 @@ def run_compress(
     from ..files import check_writable_dir, write_text
     from ..io.format import read_artifact, save_artifact
     from ..io.modelio import load_model
-    from ..train import prepare_data
+    from ..train import model_loss, prepare_data
     from .pipeline import compress
     from .report import plot_progress, plot_sparsity, write_report
 
@@ -68,6 +68,7 @@ def run_compress(
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(cfg.train.seed)
     model = load_model(model_path, dev).train()
+    model_loss(model, cfg.train.loss_power)  # a loss_power it cannot take: refused before the data
     if getattr(model, "n_speakers", 1) == 2 and cfg.train.task == "enhancement":
         cfg.train.task = "separation"  # a separation model is fine-tuned on two-talker mixtures
     out_dir = Path(out)

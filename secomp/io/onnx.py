@@ -178,15 +178,23 @@ def export_onnx_streaming(
 
         fp32 = tmp.with_name(tmp.name + ".fp32")
         tmp.replace(fp32)
-        root = logging.getLogger()  # quantize_dynamic logs advice through the root logger
-        level = root.level
+        # quantize_dynamic logs advice through the root logger, which (without handlers)
+        # logging.basicConfig would give a handler for good: keep level and handlers as found
+        root = logging.getLogger()
+        level, handlers = root.level, root.handlers[:]
         root.setLevel(logging.ERROR)
+        if not handlers:
+            root.addHandler(logging.NullHandler())
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         finally:
             root.setLevel(level)
+            root.handlers[:] = handlers
             fp32.unlink(missing_ok=True)
     tmp.replace(path)
     return path

@@ -99,7 +99,7 @@ def _any_nan_per_item(y: Any, k: int) -> torch.Tensor:
     """[k] bool: batch items of the model output (tensors anywhere in it) holding a NaN."""
     if isinstance(y, torch.Tensor):
         return (
-            y.isnan().reshape(k, -1).any(1)
+            y.isnan().reshape(k, -1).any(1).cpu()  # the trace's record lives on the CPU
             if y.is_floating_point()
             else torch.zeros(k, dtype=torch.bool)
         )
@@ -191,7 +191,7 @@ def trace(model: nn.Module, example: torch.Tensor, batch: int = PROBE_BATCH) -> 
             seen_in.clear()
             seen_stat = torch.zeros(k, dtype=torch.bool)
             y = model(x)
-            to_out = _any_nan_per_item(y, k).cpu()  # the record lives on the CPU
+            to_out = _any_nan_per_item(y, k)
             for p, items in targets.items():
                 bs = torch.tensor([b for b, _ in items])
                 cs = torch.tensor([c for _, c in items])

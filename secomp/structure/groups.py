@@ -120,8 +120,9 @@ def prunable_tensors(
 
 def _slice_sums(w: torch.Tensor, dim: int) -> torch.Tensor:
     """[w.shape[dim]]: the sum of each slice of `w` along `dim` (a reduction, no copy of w)."""
+    dim %= w.dim()
     other = [d for d in range(w.dim()) if d != dim]
-    return w.sum(dim=other) if other else w
+    return w.sum(dim=other) if other else w.reshape(-1, 1).sum(1)
 
 
 @dataclass
@@ -139,7 +140,7 @@ class ChannelGroupSet:
     sizes: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
     # members and sizes copied to each device once: a host-to-device copy per member and step
     # stalled every training step of the regularizer on a busy GPU (0.8 s per step on an H200)
-    _on_device: dict = field(default_factory=dict, repr=False, compare=False)
+    _on_device: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def _device_members(self, device: torch.device):
         key = str(device)

@@ -24,7 +24,6 @@ import torch
 from secomp.audio import load_audio
 from secomp.data import read_pairs
 from secomp.io.modelio import load_model
-from secomp.io.onnx import export_onnx_streaming
 from secomp.metrics import all_metrics
 from secomp.stream import OnnxStep, offline_causal, stream_array
 
@@ -48,8 +47,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.models:
             model = load_model(name)
-            int8 = export_onnx_streaming(model, Path(tmp) / "int8.onnx", int8=True)
-            step = OnnxStep(int8, model)
+            int8 = Path(tmp) / "int8.onnx"
+            step = OnnxStep.export(model, int8, int8=True)
             rows = {"noisy": [], "float": [], "int8": []}
             for noisy, clean in audio:
                 n = min(len(noisy), len(clean))

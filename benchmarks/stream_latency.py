@@ -10,7 +10,9 @@ of a shared machine affects all of them alike. Each block is timed twice: wall c
 thread's CPU time (`time.thread_time`), which leaves out the time the thread waited for a core
 that other processes held (on a loaded machine the wall-clock tail is mostly that wait).
 
-    python benchmarks/stream_latency.py --seconds 60 --json docs/stream_latency.json
+    python benchmarks/stream_latency.py --backends torch onnx onnx-int8 --seconds 30 \
+        --json docs/stream_latency.json
+    python benchmarks/stream_latency.py --markdown docs/stream_latency.json
     python benchmarks/stream_latency.py --rss 60 1800 --json docs/stream_rss.json
 """
 
@@ -60,7 +62,6 @@ def with_backends(models: dict, backends: list[str], tmp: Path) -> tuple[dict, d
     """(models, steps) keyed "<name>" for backend torch and "<name> [onnx]" / "<name>
     [onnx-int8]" for the streaming export in onnxruntime (float / dynamic int8, one thread),
     run inside the same Streamer (`secomp.stream.OnnxStep`)."""
-    from secomp.io.onnx import export_onnx_streaming
     from secomp.stream import OnnxStep
 
     out, steps = {}, {}
@@ -70,8 +71,8 @@ def with_backends(models: dict, backends: list[str], tmp: Path) -> tuple[dict, d
                 out[name] = model
                 continue
             key = f"{name} [{b}]"
-            path = export_onnx_streaming(model, tmp / f"{len(out)}.onnx", int8=b == "onnx-int8")
-            out[key], steps[key] = model, OnnxStep(path, model)
+            path = tmp / f"{len(out)}.onnx"
+            out[key], steps[key] = model, OnnxStep.export(model, path, int8=b == "onnx-int8")
     return out, steps
 
 
@@ -116,54 +117,6 @@ def interleaved_latency(
     return {"blocks": n, "hop_ms": HOP / SAMPLE_RATE * 1e3, "models": rows}
 
 
-def interleaved_onnx_latency(models: dict, seconds: float, tmp: Path) -> dict:
-    """As `interleaved_latency` for the exported streaming graphs in onnxruntime (one thread):
-    one `sess.run` per hop with the state carried; the network only (the STFT, overlap-add and
-    normaliser, timed with the PyTorch streamer, stay outside the graph)."""
-    import onnxruntime as ort
-
-    from secomp.io.onnx import export_onnx_streaming, stream_example
-    from secomp.models.causal import initial_state
-
-    sessions, feeds = {}, {}
-    for name, model in models.items():
-        path = export_onnx_streaming(model, tmp / f"{len(sessions)}.onnx")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-        sessions[name] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        x = stream_example(model, 1)
-        feeds[name] = {
-            "input": x.numpy(),
-            **{k: v.numpy() for k, v in initial_state(model, x).items()},
-        }
-    names = list(models)
-    n = int(seconds * SAMPLE_RATE) // HOP
-    times = {k: np.empty(n) for k in names}
-    cpu = {k: np.empty(n) for k in names}
-    for i in range(n + 100):
-        r = i % len(names)
-        for name in names[r:] + names[:r]:
-            sess, feed = sessions[name], feeds[name]
-            t0, c0 = time.perf_counter(), time.thread_time()
-            _, *state = sess.run(None, feed)
-            dt, dc = time.perf_counter() - t0, time.thread_time() - c0
-            feed.update(zip(list(feed)[1:], state))
-            if i >= 100:
-                times[name][i - 100] = dt
-                cpu[name][i - 100] = dc
-    return {
-        name: {
-            "median_ms": float(np.median(t * 1e3)),
-            "p99_ms": float(np.percentile(t * 1e3, 99)),
-            "worst_ms": float(t.max() * 1e3),
-            "cpu_median_ms": float(np.median(cpu[name] * 1e3)),
-            "cpu_p99_ms": float(np.percentile(cpu[name] * 1e3, 99)),
-            "cpu_worst_ms": float(cpu[name].max() * 1e3),
-        }
-        for name, t in times.items()
-    }
-
-
 def peak_rss(model: str, minutes: list[float], block_ms: float) -> dict:
     """Peak resident memory (MiB) of `secomp enhance MODEL --stream` on synthetic files
     (speech-shaped noise bursts) of each length, each in a fresh process."""
@@ -203,41 +156,20 @@ def peak_rss(model: str, minutes: list[float], block_ms: float) -> dict:
     return {"model": model, "block_ms": block_ms, "files": out}
 
 
-def markdown(torch_json: Path, onnx_json: Path | None = None) -> str:
-    """The docs/benchmarks.md latency table from the JSON files of one torch run (and an
-    onnxruntime run); a run with --backends gives one row per model and backend, with the
-    goal (p99 CPU time under 2 ms) marked."""
-    t = json.loads(Path(torch_json).read_text())
-    if "backends" in t:
-        rows = [
-            "| model [backend] | params | wall median / p99 / worst (ms) | CPU median / p99 / "
-            "worst (ms) | p99 CPU < 2 ms |\n|---|---|---|---|---|"
-        ]
-        for name, r in t["models"].items():
-            rows.append(
-                f"| {name} | {r['params'] / 1e6:.2f} M "
-                f"| {r['median_ms']:.2f} / {r['p99_ms']:.2f} / {r['worst_ms']:.1f} "
-                f"| {r['cpu_median_ms']:.2f} / {r['cpu_p99_ms']:.2f} / {r['cpu_worst_ms']:.1f} "
-                f"| {'yes' if r['cpu_p99_ms'] < 2 else 'no'} |"
-            )
-        return "\n".join(rows)
-    o = json.loads(Path(onnx_json).read_text())["onnxruntime"] if onnx_json else {}
-    head = (
-        "| model | params | torch wall median / p99 / worst (ms) | torch CPU median / p99 / "
-        "worst (ms) | onnxruntime CPU median / p99 / worst (ms) |\n|---|---|---|---|---|"
-    )
-    rows = [head]
+def markdown(run_json: Path) -> str:
+    """The docs/benchmarks.md latency table from the JSON of one run: a row per model and
+    backend, with the goal (p99 CPU time under 2 ms) marked."""
+    t = json.loads(Path(run_json).read_text())
+    rows = [
+        "| model [backend] | params | wall median / p99 / worst (ms) | CPU median / p99 / "
+        "worst (ms) | p99 CPU < 2 ms |\n|---|---|---|---|---|"
+    ]
     for name, r in t["models"].items():
-        ort_cell = (
-            "{cpu_median_ms:.2f} / {cpu_p99_ms:.2f} / {cpu_worst_ms:.1f}".format(**o[name])
-            if name in o
-            else "-"
-        )
         rows.append(
             f"| {name} | {r['params'] / 1e6:.2f} M "
             f"| {r['median_ms']:.2f} / {r['p99_ms']:.2f} / {r['worst_ms']:.1f} "
             f"| {r['cpu_median_ms']:.2f} / {r['cpu_p99_ms']:.2f} / {r['cpu_worst_ms']:.1f} "
-            f"| {ort_cell} |"
+            f"| {'yes' if r['cpu_p99_ms'] < 2 else 'no'} |"
         )
     return "\n".join(rows)
 
@@ -250,29 +182,21 @@ def main() -> None:
     p.add_argument("--rss", nargs="+", type=float, default=None, metavar="MINUTES")
     p.add_argument("--rss-model", default="demo")
     p.add_argument("--rss-block-ms", type=float, default=100.0)
-    p.add_argument("--onnx", action="store_true", help="time the streaming ONNX graphs instead")
     p.add_argument(
         "--backends", nargs="+", default=["torch"], choices=["torch", "onnx", "onnx-int8"],
         help="the whole streamer with the network in PyTorch and/or onnxruntime (interleaved)",
     )
     p.add_argument("--json", default=None)
-    p.add_argument(
-        "--markdown", nargs="+", default=None, metavar="JSON",
-        help="print the docs table from a torch run's JSON (and an --onnx run's JSON)",
-    )
+    p.add_argument("--markdown", default=None, metavar="JSON", help="print the docs table of a run")
     a = p.parse_args()
     if a.markdown:
-        print(markdown(*map(Path, a.markdown)))
+        print(markdown(Path(a.markdown)))
         return
     torch.set_num_threads(1)
     load_before = os.getloadavg()
     t0 = time.time()
     if a.rss:
         result = peak_rss(a.rss_model, a.rss, a.rss_block_ms)
-    elif a.onnx:
-        with tempfile.TemporaryDirectory() as tmp:
-            rows = interleaved_onnx_latency(load_models(a.archs), a.seconds, Path(tmp))
-        result = {"hop_ms": HOP / SAMPLE_RATE * 1e3, "onnxruntime": rows}
     else:
         with tempfile.TemporaryDirectory() as tmp:
             models, steps = with_backends(load_models(a.archs), a.backends, Path(tmp))

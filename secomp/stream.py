@@ -120,6 +120,15 @@ class OnnxStep:
             )
         self._outputs = ["output", *(f"{k}_out" for k in self._zero)]
 
+    @classmethod
+    def export(
+        cls, model: nn.Module, path: str | Path, int8: bool = False, threads: int = 1
+    ) -> OnnxStep:
+        """Export `model`'s streaming graph to `path` (float, or dynamic int8) and load it."""
+        from .io.onnx import export_onnx_streaming
+
+        return cls(export_onnx_streaming(model, path, int8=int8), model, threads)
+
     def __call__(self, frames: torch.Tensor, state: dict | None):
         feed = {"input": frames.float().numpy(), **(state or self._zero)}
         y, *new = self.session.run(self._outputs, feed)
@@ -276,6 +285,14 @@ def stream_array(
     parts = [s.process(x[i : i + block]) for i in range(0, len(x), block)]
     parts.append(s.flush())
     return np.concatenate(parts)[DELAY:]
+
+
+def step_snr_db(model: nn.Module, step: OnnxStep, x: np.ndarray) -> float:
+    """SNR (dB) of x [N] streamed with the network `step` against the model's own streamer:
+    how close an exported (e.g. int8) graph computes what the model does."""
+    ref = stream_array(model, x)
+    err = np.sum((stream_array(model, x, step=step) - ref) ** 2)
+    return float(10 * np.log10(np.sum(ref**2) / max(err, 1e-30)))
 
 
 def stream_file(

@@ -126,12 +126,11 @@ def cmd_stream_bench(a: argparse.Namespace) -> None:
     else:  # the network in onnxruntime (one thread), the rest of the streamer as always
         import tempfile
 
-        from ..io.onnx import export_onnx_streaming
         from ..stream import OnnxStep
 
         with tempfile.TemporaryDirectory() as tmp:
-            path = export_onnx_streaming(model, Path(tmp) / "step.onnx", int8=a.int8)
-            r = measure_latency(model, a.seconds, block, step=OnnxStep(path, model, a.threads))
+            step = OnnxStep.export(model, Path(tmp) / "step.onnx", a.int8, a.threads)
+            r = measure_latency(model, a.seconds, block, step=step)
     r = {
         "model": a.model,
         "backend": backend,

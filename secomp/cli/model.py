@@ -108,12 +108,10 @@ def cmd_export(a: argparse.Namespace) -> None:
         if a.int8:  # not the float network by design: the streamer's output says how close
             import numpy as np
 
-            from ..stream import OnnxStep, stream_array
+            from ..stream import OnnxStep, step_snr_db
 
             noise = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.056
-            ref = stream_array(model, noise)
-            got = stream_array(model, noise, step=OnnxStep(path, model))
-            snr = 10 * np.log10(np.sum(ref**2) / max(np.sum((got - ref) ** 2), 1e-30))
+            snr = step_snr_db(model, OnnxStep(path, model), noise)
             print(
                 f"wrote {path} ({path.stat().st_size:,} bytes, dynamic int8); streamed in "
                 f"onnxruntime vs the float PyTorch streamer: {snr:.1f} dB SNR on 1 s of noise "

@@ -15,8 +15,9 @@
 #                                            # train every config in MODELS at once on the one GPU,
 #                                            # detached (survives between calls), MIN minutes each
 #   bash recipes/gpu_v5.sh compress          # every MODEL:PIPELINE in JOBS through `secomp compress`
-#                                            # at once, detached, fine-tuning on the v5/v6 training
-#                                            # mix, stopped at LIMIT s (resumable) -> runs/MODEL-PIPELINE
+#                                            # at once, detached, fine-tuning on the mix of
+#                                            # configs/train/MODEL.yaml, stopped at LIMIT s
+#                                            # (resumable) -> runs/MODEL-PIPELINE
 #   bash recipes/gpu_v5.sh status            # last log lines, GPU utilisation, logs -> $OUT
 #   bash recipes/gpu_v5.sh pack NAME...      # fp16 shards of checkpoints/NAME/{model,best} -> $OUT
 # Runs resume from checkpoints/<name> when called again with a larger MIN.
@@ -26,8 +27,6 @@ DATA=${DATA:-/tmp/sd}
 CACHE=${CACHE:-/tmp/banks}
 MIN=${MIN:-18}
 MODELS=${MODELS:-crn-v5 gcrn-v5 lstm-v5 tcnn-v5 demo-v5 demo-v5-dry}
-# the dry v6 training mix (configs/train/*-v6.yaml), for compression's fine-tuning
-TRAIN_MIX=${TRAIN_MIX:-"{snr_db: [-5, 20], p_near_clean: 0.05, p_real_noise: 0.5, p_babble: 0.35, p_colored: 0.15, babble_talkers: [2, 4]}"}
 mkdir -p "$DATA" checkpoints
 case "${1:-}" in
   unpack)
@@ -57,13 +56,19 @@ case "${1:-}" in
     pgrep -fa "benchmarks/train_throughput[.]py|secomp[.]cli ${WHAT:-trai[n]}" | cut -c1-120 ;;
   compress)
     mkdir -p runs
-    for job in ${JOBS:-crn-v5:c2-fast gcrn-v5:c2-fast}; do
+    for job in ${JOBS:-crn-v6:c2-fast gcrn-v6:c2-fast}; do
       m=${job%%:*}; p=${job#*:}
+      # fine-tune on what the model was trained on: its config's mix and loss_power
+      mix=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))["mix"]))' \
+        configs/train/$m.yaml) || exit 1
+      power=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get("loss_power", 1.0))' \
+        configs/train/$m.yaml) || exit 1
       setsid nohup timeout -s INT ${LIMIT:-900} python3 -m secomp.cli compress \
         checkpoints/$m/model.safetensors --pipeline $p --data "$DATA" --out runs/$m-$p --resume \
-        --quiet train.bank_cache=$CACHE "train.mix=$TRAIN_MIX" >> runs/$m-$p.log 2>&1 < /dev/null &
+        --quiet train.bank_cache=$CACHE "train.mix=$mix" train.loss_power=$power \
+        >> runs/$m-$p.log 2>&1 < /dev/null &
     done
-    sleep 20; tail -3 runs/*.log ;;
+    sleep 20; tail -n 3 runs/*.log ;;
   train)
     python3 - "$DATA" "$CACHE" <<'PY' || exit 1
 import sys

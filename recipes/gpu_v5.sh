@@ -14,7 +14,7 @@
 #   bash recipes/gpu_v5.sh train             # decode the corpus once into the bank cache, then
 #                                            # train every config in MODELS at once on the one GPU,
 #                                            # detached (survives between calls), MIN minutes each
-#   bash recipes/gpu_v5.sh compress          # every MODEL:PIPELINE in JOBS through `secomp compress`
+#   bash recipes/gpu_v5.sh compress          # every MODEL:PIPELINE[:TAG[:K=V,...]] in JOBS through `secomp compress`
 #                                            # at once, detached, fine-tuning on the mix of
 #                                            # configs/train/MODEL.yaml, stopped at LIMIT s
 #                                            # (resumable) -> runs/MODEL-PIPELINE
@@ -57,16 +57,18 @@ case "${1:-}" in
   compress)
     mkdir -p runs
     for job in ${JOBS:-crn-v6:c2-fast gcrn-v6:c2-fast}; do
-      m=${job%%:*}; p=${job#*:}
+      # MODEL:PIPELINE[:TAG[:KEY=VALUE,...]] -> runs/MODEL-PIPELINE[-TAG], with those overrides
+      IFS=: read -r m p tag extra <<< "$job"
+      out=runs/$m-$p${tag:+-$tag}
       # fine-tune on what the model was trained on: its config's mix and loss_power
       mix=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))["mix"]))' \
         configs/train/$m.yaml) || exit 1
       power=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get("loss_power", 1.0))' \
         configs/train/$m.yaml) || exit 1
       setsid nohup timeout -s INT ${LIMIT:-900} python3 -m secomp.cli compress \
-        checkpoints/$m/model.safetensors --pipeline $p --data "$DATA" --out runs/$m-$p --resume \
-        --quiet train.bank_cache=$CACHE "train.mix=$mix" train.loss_power=$power \
-        >> runs/$m-$p.log 2>&1 < /dev/null &
+        checkpoints/$m/model.safetensors --pipeline $p --data "$DATA" --out $out --resume \
+        --quiet train.bank_cache=$CACHE "train.mix=$mix" train.loss_power=$power ${extra//,/ } \
+        >> $out.log 2>&1 < /dev/null &
     done
     sleep 20; tail -n 3 runs/*.log ;;
   train)

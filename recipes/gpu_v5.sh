@@ -60,11 +60,14 @@ case "${1:-}" in
       # MODEL:PIPELINE[:TAG[:KEY=VALUE,...]] -> runs/MODEL-PIPELINE[-TAG], with those overrides
       IFS=: read -r m p tag extra <<< "$job"
       out=runs/$m-$p${tag:+-$tag}
+      # mixfrom=CONFIG (among the overrides): fine-tune on that training config's mix instead
+      cfg=$m; [[ ",$extra," =~ ,mixfrom=([^,]*), ]] && cfg=${BASH_REMATCH[1]}
+      extra=$(echo ",$extra," | sed -E 's/,mixfrom=[^,]*,/,/; s/^,//; s/,$//')
       # fine-tune on what the model was trained on: its config's mix and loss_power
       mix=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))["mix"]))' \
-        configs/train/$m.yaml) || exit 1
+        configs/train/$cfg.yaml) || exit 1
       power=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get("loss_power", 1.0))' \
-        configs/train/$m.yaml) || exit 1
+        configs/train/$cfg.yaml) || exit 1
       setsid nohup timeout -s INT ${LIMIT:-900} python3 -m secomp.cli compress \
         checkpoints/$m/model.safetensors --pipeline $p --data "$DATA" --out $out --resume \
         --quiet train.bank_cache=$CACHE "train.mix=$mix" train.loss_power=$power ${extra//,/ } \

@@ -384,6 +384,60 @@ def test_channel_groups_with_decay_and_distill_slim_everything_pruned(tmp_path):
     assert sum(p.numel() for p in slim.parameters()) < sum(p.numel() for p in model.parameters())
 
 
+class ConvGRUNorm(ConvGRU):
+    """ConvGRU with a LayerNorm on the GRU's output: the norm's statistics read every unit,
+    pruned ones included."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(10)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        return x * torch.sigmoid(self.out(self.norm(self.gru(h)[0])))
+
+
+def test_pruned_biases_stay_zero_through_centroid_finetuning(tmp_path):
+    """Q trains centroids and every parameter outside a codebook; the biases of pruned channel
+    groups are such parameters and must stay zero, or a pruned GRU unit behind a LayerNorm
+    emits a constant and slimming keeps it."""
+    from secomp.compress import CompressConfig, compress
+    from secomp.structure.slim import slim_model
+    from secomp.train import TrainConfig, TrainData
+
+    torch.manual_seed(0)
+    loader = _user_data()
+    data = TrainData.from_iterable(loader, valid=loader[:2])
+    cfg = CompressConfig(
+        stages=["P", "Q"],
+        groups="channel",
+        rounds=1,
+        min_round_fraction=0.0,
+        finetune_steps=1,
+        tolerance=10.0,
+        max_ratio=0.5,
+        ratio_step=0.25,
+        quant_bits=4,
+        centroid_steps=20,
+        centroid_lr=1e-3,
+        quality_items=0,
+        train=TrainConfig(lr=1e-2, valid_every=5, valid_batches=1, log_every=5, amp=False),
+    )
+    result = compress(ConvGRUNorm(), data, cfg, tmp_path, loss=_user_loss, progress=False)
+    params = dict(result.model.named_parameters())
+    pruned = {n: ~m for n, m in result.masks.items() if n.startswith("gru.bias") and (~m).any()}
+    assert pruned, "the run pruned no GRU unit"
+    for n, off in pruned.items():
+        assert (params[n].detach()[off] == 0).all(), n
+    x = loader[0][0]
+    slim, _ = slim_model(result.model.eval(), example=x[:1])
+    with torch.inference_mode():
+        assert (result.model(x) - slim(x)).abs().max() <= 1e-5
+    h = 10
+    dead = ~result.masks["gru.weight_hh_l1"].reshape(3, h, h).any(0).any(1)
+    assert slim.slim["gru"]["hidden"][1] == h - int(dead.sum()) < h
+
+
 def test_progress_record_of_an_old_run_round_trips_unchanged(tmp_path):
     """progress.json files written before the record became a dataclass (results/compress/*)
     load as a Progress and are written back byte for byte, so old runs still resume."""

@@ -468,9 +468,18 @@ def _quantization(run: _Run, unit: str) -> None:
     )
     after_kmeans = run.round_row("Q-kmeans", {})
     tuner = CentroidTuner(model, run.state.books, cfg.centroid_lr)
+    # masked parameters outside every codebook (the biases of pruned channel groups) train on
+    # in this stage: without their masks they drift from zero, a pruned unit then emits a
+    # constant and slimming cannot remove it (GCRN's LSTM units behind a LayerNorm)
+    rest = {n: m for n, m in run.masks.items() if n not in run.state.books}
+
+    def after_step(m: nn.Module) -> None:
+        tuner.after_step(m)
+        apply_masks(m, rest)
+
     hooks = TrainHooks(
         before_step=tuner.before_step,
-        after_step=tuner.after_step,
+        after_step=after_step,
         state=tuner.state,
         load_state=tuner.load_state,
     )

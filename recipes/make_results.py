@@ -12,7 +12,8 @@ import json
 import math
 from pathlib import Path
 
-from results_sep import section as separation_section  # recipes/ is on sys.path here
+from results_compress_v2 import section as compression_v2_section  # recipes/ is on sys.path
+from results_sep import section as separation_section
 from results_v5 import section
 
 from secomp.compress.pipeline import Progress
@@ -308,6 +309,7 @@ def main() -> None:
         "`recipes/gpu_compress.sh`, this page by `recipes/make_results.py`.",
         "",
         *section(),
+        *compression_v2_section(),
         *separation_section(),
         "## Corpus v1 era: the v1-v4 baselines and the v1-based compressed models",
         "",

@@ -22,22 +22,26 @@ SNRS = ("-5", "0", "5", "10", "15")
 METRICS = (("stoi", "STOI", 3), ("pesq", "PESQ", 2), ("si_sdr", "SI-SDR (dB)", 1))
 # the training runs of each model, oldest first; `chosen` picks one of them on the valid split
 CANDIDATES = {
-    "crn": ("crn-v5", "crn-v6"),
-    "gcrn": ("gcrn-v5", "gcrn-v6"),
+    "crn": ("crn-v5", "crn-v6", "crn-v7-pow"),
+    "gcrn": ("gcrn-v5", "gcrn-v6", "gcrn-v7-pow"),
     "lstm": ("lstm-v5", "lstm-v6"),
     # tcnn-v5-bn (`secomp bn-recalibrate`, 6 batches) scored -0.402 PESQ on valid against
     # tcnn-v5's -0.404 (results/selection_v5/): no change worth a second published file
-    "tcnn": ("tcnn-v5",),
+    "tcnn": ("tcnn-v5", "tcnn-v6"),
     "demo": ("demo-v5",),
 }
-LOST = ("lstm-v5", "demo-v5-dry")  # trained, never published, and gone with the GPU machine
-EVAL_DIRS = ("baselines_v6", "baselines_v5")  # where a run's test-set JSONs are looked up
+LOST = ("lstm-v5", "demo-v5-dry", "sep-v2")  # trained, never published, gone with the machine
+# trained, not chosen on the valid split, so not published (only chosen weights are)
+NOT_CHOSEN = ("gcrn-v7-pow",)
+# where a run's test-set JSONs are looked up, newest first
+EVAL_DIRS = ("baselines_v7", "baselines_v6", "baselines_v5")
 V1REF = (("crn-c1", "CRN-C1 (v1, 29x)"), ("gcrn-c1", "GCRN-C1 (v1, 28x)"),
          ("demo", "demo (bundled, v1)"))
 PEERS = (("dfn3", "DeepFilterNet3"), ("rnnoise", "RNNoise"), ("noisereduce", "noisereduce"))
 TRAIN_RUNS = (("v5", "crn-v5"), ("v5", "gcrn-v5"), ("v5", "lstm-v5"), ("v5", "tcnn-v5"),
               ("v5", "demo-v5"), ("v5", "demo-v5-dry"), ("v5", "sep"), ("v5", "sep-demo"),
-              ("v6", "crn-v6"), ("v6", "gcrn-v6"), ("v6", "lstm-v6"), ("v6", "sep-v2"))
+              ("v6", "crn-v6"), ("v6", "gcrn-v6"), ("v6", "lstm-v6"), ("v6", "sep-v2"),
+              ("v7", "crn-v7-pow"), ("v7", "gcrn-v7-pow"), ("v7", "tcnn-v6"), ("v7", "sep-v3"))
 CORPORA = (("speechocean762", "so762"), ("librispeech_train-clean-5", "LS"))
 
 
@@ -101,6 +105,7 @@ def _train_row(version: str, name: str, index: dict) -> str | None:
     bundled = ROOT / "secomp" / "assets" / f"{name}.safetensors"
     pub = (f"`{name}` {w['sha256'][:12]}" if w else "bundled: `secomp/assets/`" if bundled.exists()
            else "never published; lost with its machine" if name in LOST
+           else "not chosen on valid; not published" if name in NOT_CHOSEN
            else "not yet (checkpoints/ only)")
     return (f"| {name} | {version} | {rows[-1]['step']} |"
             f" {float(rows[-1]['time_s']) / 60:.1f} | {rate:.0f} |"
@@ -212,7 +217,7 @@ def section() -> list[str]:
     index = _load(ROOT / "weights" / "INDEX.json") or {}
     pick = chosen()
     L = [
-        "## Baselines on corpus v2 (v5, v6)",
+        "## Baselines on corpus v2 (v5, v6, v7)",
         "",
         "Trained on all of corpus v2 (speechocean762 + LibriSpeech training speakers, real",
         "training noises incl. UrbanSound8K folds 1-3) by `recipes/gpu_v5.sh train` on one H200.",
@@ -223,9 +228,13 @@ def section() -> list[str]:
         "(`configs/train/<model>-v6.yaml`): the same mixtures without reverberation (the valid",
         "choice below), CRN and GCRN trained on from their v5 weights at batch 64 for 21 min, the",
         "LSTM again from scratch (lstm-v5 was never published and is lost) for 18 min, with the",
-        "separation model beside them. **None has converged**: every validation loss was still",
-        "falling at the end (the LSTM's only just leaving its initial plateau). All published",
-        "runs restore with `python recipes/weights.py restore --all`.",
+        "separation model beside them. **v7** (`configs/train/<model>-v7-pow.yaml`,",
+        "`tcnn-v6.yaml`, `sep-v3.yaml`): CRN and GCRN trained on from their v6 weights for 14 min",
+        "with the loss on power-law compressed spectra (|X|^0.3, `loss_power: 0.3`), the TCNN on",
+        "from tcnn-v5, and a mid-size separation model (2.5 M parameters) from scratch, four",
+        "trainings beside up to nine compression runs on the one GPU. **None has converged**:",
+        "every validation loss was still falling at the end. All published runs restore with",
+        "`python recipes/weights.py restore --all`.",
         "",
         "| run | period | steps | minutes | audio-s/s (GPU shared) | best valid loss |"
         " last valid loss | weights (name, sha256) |",
@@ -236,13 +245,15 @@ def section() -> list[str]:
         "",
         "Valid losses are each model's own training loss on fixed validation batches of its own",
         "mixture config (so runs with and without reverberation are not comparable by loss);",
-        "`sep`/`sep-demo`/`sep-v2` are negative SI-SDR in dB (issue 15).",
+        "`sep`/`sep-demo`/`sep-v2`/`sep-v3` are negative SI-SDR in dB (issue 15); the v7-pow",
+        "losses are on compressed spectra, so not comparable with v6's either.",
         "",
         "Test sets v2 (`recipes/make_testsets_v2.sh`, 250 mixtures each, 50 per SNR at -5, 0, 5,",
         "10, 15 dB, 70% speechocean762 / 30% LibriSpeech test utterances per SNR): **matched** =",
         "training noises, **untrained** = test-only noises (80%) + 4-talker babble from",
         "`speech/babble` (20%). Evaluated with `bash recipes/evaluate_v5.sh` (CPU; the v6 runs:",
-        "`RESULTS=results/baselines_v6 MODELS=\"crn-v6 gcrn-v6 lstm-v6\"`); v1-era references",
+        "`RESULTS=results/baselines_v6 MODELS=\"crn-v6 gcrn-v6 lstm-v6\"`, the v7 runs:",
+        "`RESULTS=results/baselines_v7 MODELS=\"crn-v7-pow tcnn-v6\"`); v1-era references",
         "as in `results/v1ref/README.md`; peers by `benchmarks/peers.py` (one thread, resampled to",
         "their rate and back, delay removed; all peer tables with 95% intervals and CPU RTFs:",
         "[peers.md](peers.md)). Cells: enhanced mean (gain over noisy).",

@@ -81,6 +81,31 @@ class ChannelUnit:
         return self.groups.penalty(params, eps)
 
 
+@torch.no_grad()
+def zero_pruned_groups(model: nn.Module, example: torch.Tensor) -> int:
+    """Zero every member of each coupled channel group of `model` (traced on `example`, one
+    input item) whose weights are all zero already, biases included; returns how many
+    parameter tensors that changed. A pruned group is one whose weights are zero; its bias left non-zero makes
+    the channel emit a constant that slimming must keep (files written before the Q stage
+    kept the masks of biases, secomp/compress/pipeline.py). Changes the model's output where
+    such a bias was non-zero: measure quality again after it."""
+    params = dict(model.named_parameters())
+    changed = 0
+    for unit in channel_units(model, example):
+        weights_only = {n: (params[n] != 0) & (params[n].dim() > 1) for n in unit.params}
+        dead = ~unit.groups.alive(weights_only).cpu()
+        if not dead.any():
+            continue
+        keep = unit.groups.drop(
+            {n: torch.ones_like(params[n], dtype=torch.bool) for n in unit.params}, dead
+        )
+        for n, m in keep.items():
+            before = params[n].count_nonzero()
+            params[n].mul_(m.to(params[n].dtype))
+            changed += int(before != params[n].count_nonzero())
+    return changed
+
+
 def channel_units(model: nn.Module, example: torch.Tensor) -> list[ChannelUnit]:
     """The channel units of `model`, traced on `example` (one input item)."""
     from ..structure import trace

@@ -1,0 +1,209 @@
+"""The section of docs/results.md on compressing the corpus-v2 baselines (issues 13 and 14).
+
+Called by recipes/make_results.py; reads each run's record (results/compress/RUN/: the
+`summary.json`/`progress.json` that `secomp compress` writes, copied from the GPU machine's
+runs/RUN/), the committed slimmed files (models/), the valid-split scores of
+recipes/select_v5.sh (results/selection_v5/RUN.json and BASELINE.json) and the interleaved
+CPU timings of benchmarks/rtf.py (docs/rtf_*_c2_fast.json). The uncompressed MACs are those of
+the architecture (`build_model(arch)`), so no baseline weights are needed here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from secomp.compress.pipeline import Progress
+from secomp.info import model_info
+from secomp.models.registry import build_model
+from secomp.structure.macs import count_macs
+
+ROOT = Path(__file__).resolve().parents[1]
+SNRS = ("-5", "0", "5", "10", "15")
+SHORT = "c1 + `rounds=4 distill=20 reg_steps=400 finetune_steps=500 centroid_steps=300`"
+# run, baseline it was made from, pipeline as run, committed slimmed file (or None)
+RUNS = (
+    ("crn-v6-c2-fast", "crn-v6", "c2-fast", "models/crn-c2-fast.secomp"),
+    ("gcrn-v6-c2-fast", "gcrn-v6", "c2-fast", "models/gcrn-c2-fast.secomp"),
+    ("gcrn-v6-c1-short", "gcrn-v6", SHORT, None),
+    ("crn-v6-c1-short", "crn-v6", SHORT, None),
+)
+RTF = (("crn", "docs/rtf_crn_c2_fast.json"), ("gcrn", "docs/rtf_gcrn_c2_fast.json"))
+RTF_COLS = (
+    ("torch_rtf_1t", "PyTorch, 1 thread"),
+    ("torch_rtf_2t", "PyTorch, 2 threads"),
+    ("onnx_core_rtf_1t", "onnxruntime, 1 thread"),
+    ("onnx_core_rtf_2t", "onnxruntime, 2 threads"),
+)
+
+
+def _load(p: Path) -> dict | None:
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _nan(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def _record(run: str) -> tuple[dict | None, Progress | None]:
+    d = ROOT / "results" / "compress" / run
+    summary = _load(d / "summary.json")
+    prog = Progress.load(d / "progress.json") if (d / "progress.json").exists() else None
+    return summary, prog
+
+
+def run_table() -> list[str]:
+    L = [
+        "| run | from | pipeline | non-zero | `.secomp` bytes | ratio vs dense fp32 |"
+        " slimmed file (bytes) | GMACs 4 s: dense -> slimmed | valid STOI / SI-SDR:"
+        " before -> after | wall s (one H200, shared) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run, base, pipe, slim in RUNS:
+        summary, prog = _record(run)
+        if prog is None:
+            continue
+        dense = prog.before.get("dense_fp32_bytes") or prog.rounds[0]["dense_fp32_bytes"]
+        arch = base.split("-")[0]
+        macs = count_macs(build_model(arch))["dense"]
+        after = prog.rounds[-1]
+        if summary is None:  # stopped before its last unit: no artifact
+            L.append(
+                f"| {run} | {base} | {pipe} | {after['nonzero']:,} after {after['unit']}"
+                f" | - | - | - | - | {prog.before['stoi']:.3f} / {prog.before['si_sdr']:.2f}"
+                f" -> {after['stoi']:.3f} / {after['si_sdr']:.2f} (after {after['unit']})"
+                f" | {sum(prog.stage_time_s.values()):.0f}, **not finished** |"
+            )
+            continue
+        if slim and (ROOT / slim).exists():
+            info = model_info(ROOT / slim)
+            slim_cell = f"`{slim}` {info['file_bytes']:,} ({dense / info['file_bytes']:.0f}x)"
+            macs_cell = (
+                f"{macs / 1e9:.2f} -> {info['macs_4s']['slimmed'] / 1e9:.2f}"
+                f" ({macs / info['macs_4s']['slimmed']:.2f}x fewer)"
+            )
+        else:
+            slim_cell, macs_cell = "-", f"{macs / 1e9:.2f} -> -"
+        b, a = summary["before"], summary["after"]
+        # the file as kept (file.json: re-encoded or repaired here), else the run's own
+        kept = _load(ROOT / "results" / "compress" / run / "file.json")
+        nbytes = kept["bytes"] if kept else summary["artifact_bytes"]
+        L.append(
+            f"| {run} | {base} | {pipe} | {a['nonzero']:,} | {nbytes:,} |"
+            f" {dense / nbytes:.1f}x | {slim_cell} | {macs_cell} |"
+            f" {b['stoi']:.3f} / {b['si_sdr']:.2f} -> {a['stoi']:.3f} / {a['si_sdr']:.2f} |"
+            f" {sum(summary['stage_time_s'].values()):.0f} |"
+        )
+    return L
+
+
+def _gain(r: dict, snr: str, k: str) -> float:
+    return r["by_snr"][snr]["improvement"][k]
+
+
+def valid_table() -> tuple[list[str], dict[str, dict]]:
+    """Valid-split (100 mixtures) quality of each compressed run next to its baseline."""
+    L = [
+        "| run | metric | " + " | ".join(f"{s} dB" for s in SNRS) + " | all |",
+        "|---|---|" + "---|" * (len(SNRS) + 1),
+    ]
+    worst: dict[str, dict] = {}
+    for run, base, _, _ in RUNS:
+        r = _load(ROOT / "results" / "selection_v5" / f"{run}.json")
+        b = _load(ROOT / "results" / "selection_v5" / f"{base}.json")
+        if not (r and b):
+            continue
+        for k, label, nd in (("pesq", "PESQ", 3), ("stoi", "STOI", 3), ("si_sdr", "SI-SDR", 2)):
+            d = [r["by_snr"][s]["enhanced"][k] - b["by_snr"][s]["enhanced"][k] for s in SNRS]
+            d_all = r["enhanced"][k] - b["enhanced"][k]
+            L.append(
+                f"| {run} | {label}: run - {base} | "
+                + " | ".join(f"{x:+.{nd}f}" for x in d)
+                + f" | {d_all:+.{nd}f} |"
+            )
+            worst.setdefault(run, {})[k] = min(zip(d, SNRS))
+    return L, worst
+
+
+def rtf_table() -> list[str]:
+    L = []
+    for arch, path in RTF:
+        r = _load(ROOT / path)
+        if not r:
+            continue
+        base, *others = r["rows"]
+        L += [
+            f"`python benchmarks/rtf.py --baseline checkpoints/{arch}-v6/model.safetensors"
+            f" --compressed models/{arch}-c2-fast.secomp --json {path}`"
+            f" ({r['machine']['cpu']}, {r['machine']['cores']} cores, {r['reps']} interleaved"
+            " repetitions; RTF = processing seconds per second of audio; speed-up = median of"
+            " the paired ratios, [95% interval]):",
+            "",
+            "| model | " + " | ".join(lab for _, lab in RTF_COLS) + " |",
+            "|---|" + "---|" * len(RTF_COLS),
+            f"| {arch}-v6 (baseline) | " + " | ".join(f"{base[k]:.3f}" for k, _ in RTF_COLS) + " |",
+        ]
+        for o in others:
+            sp = o.get("speedup", {})
+            cells = []
+            for k, _ in RTF_COLS:
+                s = sp.get(k)
+                cells.append(
+                    f"{o[k]:.3f}"
+                    + (
+                        f" ({s['median']:.2f}x [{s['ci95_low']:.2f}, {s['ci95_high']:.2f}])"
+                        if s
+                        else ""
+                    )
+                )
+            L.append(f"| `{Path(o['model']).name}` | " + " | ".join(cells) + " |")
+        L.append("")
+    return L
+
+
+def section() -> list[str]:
+    L = [
+        "## Compressing the corpus-v2 baselines (issues 13, 14)",
+        "",
+        'Runs of `bash recipes/gpu_v5.sh compress` (JOBS="MODEL:PIPELINE:TAG:K=V,...") on the',
+        "one H200 of the 2026-12-01 lease, started beside four trainings and up to eight other",
+        "compression runs (so wall times are of a shared GPU); each run's record is in",
+        "`results/compress/RUN/` (report.md, progress.json, sensitivity CSVs and plots). The",
+        "slimmed files are `secomp slim runs/RUN/model.secomp -o models/...` (output parity",
+        "checked by the command, max |diff| 1.5e-7). Valid STOI / SI-SDR here: the run's own 16",
+        "fixed valid mixtures. `.secomp` bytes: the unslimmed file of each run as kept",
+        "(`results/compress/RUN/file.json`: its sha256 and how it was made from the run's own",
+        "file; the GPU machine lacked the range coder, so its files were bit-packed only).",
+        "",
+    ]
+    L += run_table()
+    vt, worst = valid_table()
+    L += [
+        "",
+        "Valid split, 100 mixtures (`bash recipes/select_v5.sh RUN=FILE`), the compressed"
+        " model's enhanced score minus its baseline's, per SNR:",
+        "",
+    ] + vt
+    L += ["", "### CPU speed of the slimmed c2-fast models", ""] + rtf_table()
+    L += ["### Against the targets", ""]
+    for run, *_ in RUNS:
+        summary, _ = _record(run)
+        w = worst.get(run)
+        if summary is None or w is None:
+            continue
+        kept = _load(ROOT / "results" / "compress" / run / "file.json")
+        nbytes = kept["bytes"] if kept else summary["artifact_bytes"]
+        ratio = summary["before"]["dense_fp32_bytes"] / nbytes
+        ok = w["pesq"][0] >= -0.1 and w["stoi"][0] >= -0.01
+        L.append(
+            f"- {run} ({ratio:.1f}x): worst valid PESQ change {w['pesq'][0]:+.3f}"
+            f" ({w['pesq'][1]} dB), worst STOI change {w['stoi'][0]:+.3f} ({w['stoi'][1]}"
+            " dB): quality bound (PESQ within 0.1, STOI within 1 point) "
+            + ("**met**" if ok else "**missed**")
+        )
+    return L + [""]
+
+
+if __name__ == "__main__":
+    print("\n".join(section()))

@@ -438,6 +438,39 @@ def test_pruned_biases_stay_zero_through_centroid_finetuning(tmp_path):
     assert slim.slim["gru"]["hidden"][1] == h - int(dead.sum()) < h
 
 
+def test_zero_pruned_groups_zeroes_the_bias_of_a_unit_whose_weights_are_zero():
+    """A GRU unit behind a LayerNorm with zero weights but a non-zero bias emits a constant
+    (slimming keeps it); zero_pruned_groups zeroes that bias, nothing else, and slimming then
+    removes the unit."""
+    from secomp.compress.groups import zero_pruned_groups
+    from secomp.structure.slim import slim_model
+
+    torch.manual_seed(0)
+    model = ConvGRUNorm().eval()
+    x = _user_data()[0][0]
+    h, u = 10, 3
+    gru = model.gru
+    with torch.no_grad():
+        for k in range(2):
+            rows = [g * h + u for g in range(3)]
+            getattr(gru, f"weight_ih_l{k}")[rows] = 0
+            getattr(gru, f"weight_hh_l{k}")[rows] = 0
+            getattr(gru, f"weight_hh_l{k}")[:, u] = 0
+        gru.weight_ih_l1[:, u] = 0  # layer 1 reads layer 0's unit u
+        model.out.weight[:, u] = 0  # and the output layer reads layer 1's
+    others = {n: p.detach().clone() for n, p in model.named_parameters() if "bias" not in n}
+    assert slim_model(copy.deepcopy(model), example=x[:1])[0].slim["gru"]["hidden"][1] == h
+    assert zero_pruned_groups(model, x[:1]) > 0
+    for k in range(2):
+        for b in ("bias_ih", "bias_hh"):
+            bias = getattr(gru, f"{b}_l{k}").detach().reshape(3, h)
+            assert (bias[:, u] == 0).all() and (bias[:, u + 1] != 0).all()
+    for n, p in model.named_parameters():
+        if n in others:
+            assert torch.equal(p.detach(), others[n]), n
+    assert slim_model(model, example=x[:1])[0].slim["gru"]["hidden"][1] == h - 1
+
+
 def test_progress_record_of_an_old_run_round_trips_unchanged(tmp_path):
     """progress.json files written before the record became a dataclass (results/compress/*)
     load as a Progress and are written back byte for byte, so old runs still resume."""

@@ -85,10 +85,10 @@ class ChannelUnit:
 def zero_pruned_groups(model: nn.Module, example: torch.Tensor) -> int:
     """Zero every member of each coupled channel group of `model` (traced on `example`, one
     input item) whose weights are all zero already, biases included; returns how many
-    parameter tensors that changed. A pruned group is one whose weights are zero; its bias left non-zero makes
-    the channel emit a constant that slimming must keep (files written before the Q stage
-    kept the masks of biases, secomp/compress/pipeline.py). Changes the model's output where
-    such a bias was non-zero: measure quality again after it."""
+    parameter tensors that changed. A pruned group is one whose weights are zero; its bias
+    left non-zero makes the channel emit a constant that slimming must keep (files written
+    before the Q stage kept the masks of biases, secomp/compress/pipeline.py). Changes the
+    model's output where such a bias was non-zero: measure quality again after it."""
     params = dict(model.named_parameters())
     changed = 0
     for unit in channel_units(model, example):

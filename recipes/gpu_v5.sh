@@ -58,7 +58,9 @@ case "${1:-}" in
     mkdir -p runs
     for job in ${JOBS:-crn-v6:c2-fast gcrn-v6:c2-fast}; do
       # MODEL:PIPELINE[:TAG[:KEY=VALUE,...]] -> runs/MODEL-PIPELINE[-TAG], with those overrides
+      # (values without commas or spaces; give a run with other overrides its own TAG)
       IFS=: read -r m p tag extra <<< "$job"
+      [[ "$tag" == *=* ]] && { echo "$job: the third field is a tag (MODEL:PIPELINE:TAG:K=V,...)" >&2; exit 2; }
       out=runs/$m-$p${tag:+-$tag}
       # mixfrom=CONFIG (among the overrides): fine-tune on that training config's mix instead
       cfg=$m; [[ ",$extra," =~ ,mixfrom=([^,]*), ]] && cfg=${BASH_REMATCH[1]}
@@ -66,8 +68,9 @@ case "${1:-}" in
       # fine-tune on what the model was trained on: its config's mix and loss_power
       mix=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))["mix"]))' \
         configs/train/$cfg.yaml) || exit 1
+      # the loss is the model's own (mixfrom changes only the mixtures)
       power=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get("loss_power", 1.0))' \
-        configs/train/$cfg.yaml) || exit 1
+        configs/train/$m.yaml) || exit 1
       setsid nohup timeout -s INT ${LIMIT:-900} python3 -m secomp.cli compress \
         checkpoints/$m/model.safetensors --pipeline $p --data "$DATA" --out $out --resume \
         --quiet train.bank_cache=$CACHE "train.mix=$mix" train.loss_power=$power ${extra//,/ } \

@@ -89,8 +89,10 @@ def run_table() -> list[str]:
         # the file as kept (file.json: re-encoded or repaired here), else the run's own
         kept = _load(ROOT / "results" / "compress" / run / "file.json")
         nbytes = kept["bytes"] if kept else summary["artifact_bytes"]
+        nonzero = kept.get("nonzero", a["nonzero"]) if kept else a["nonzero"]
+        mark = " (repaired, see below)" if kept and "zero_pruned_groups" in kept["note"] else ""
         L.append(
-            f"| {run} | {base} | {pipe} | {a['nonzero']:,} | {nbytes:,} |"
+            f"| {run} | {base} | {pipe} | {nonzero:,} | {nbytes:,}{mark} |"
             f" {dense / nbytes:.1f}x | {slim_cell} | {macs_cell} |"
             f" {b['stoi']:.3f} / {b['si_sdr']:.2f} -> {a['stoi']:.3f} / {a['si_sdr']:.2f} |"
             f" {sum(summary['stage_time_s'].values()):.0f} |"
@@ -170,11 +172,16 @@ def section() -> list[str]:
         "one H200 of the 2026-12-01 lease, started beside four trainings and up to eight other",
         "compression runs (so wall times are of a shared GPU); each run's record is in",
         "`results/compress/RUN/` (report.md, progress.json, sensitivity CSVs and plots). The",
-        "slimmed files are `secomp slim runs/RUN/model.secomp -o models/...` (output parity",
-        "checked by the command, max |diff| 1.5e-7). Valid STOI / SI-SDR here: the run's own 16",
-        "fixed valid mixtures. `.secomp` bytes: the unslimmed file of each run as kept",
-        "(`results/compress/RUN/file.json`: its sha256 and how it was made from the run's own",
-        "file; the GPU machine lacked the range coder, so its files were bit-packed only).",
+        "slimmed files are `secomp slim FILE -o models/...` of the kept file (the command checks",
+        "output parity, max |diff| <= 1e-5, before writing). `.secomp` bytes and non-zero: the",
+        "unslimmed file of each run as kept (`results/compress/RUN/file.json`: its sha256 and",
+        "how it was made from the run's own file; the GPU machine lacked the range coder, so",
+        "its files were bit-packed only). **Repaired**: the GCRN c2-fast file is the run's file",
+        "with the biases of its pruned channel groups zeroed afterwards (`python",
+        "recipes/zero_pruned_groups.py`; they drifted during centroid fine-tuning, a bug fixed",
+        "in the pipeline since, so a new run would differ), then slimmed. Valid STOI / SI-SDR",
+        "in this table: the run's own file on its 16 fixed valid mixtures; wall s: the time of",
+        "each unit in the process that finished it (a lower bound for a resumed run).",
         "",
     ]
     L += run_table()
@@ -197,10 +204,18 @@ def section() -> list[str]:
         ratio = summary["before"]["dense_fp32_bytes"] / nbytes
         ok = w["pesq"][0] >= -0.1 and w["stoi"][0] >= -0.01
         L.append(
-            f"- {run} ({ratio:.1f}x): worst valid PESQ change {w['pesq'][0]:+.3f}"
+            f"- {run} ({ratio:.1f}x): on the valid split (100 mixtures, point estimates) worst"
+            f" PESQ change {w['pesq'][0]:+.3f}"
             f" ({w['pesq'][1]} dB), worst STOI change {w['stoi'][0]:+.3f} ({w['stoi'][1]}"
             " dB): quality bound (PESQ within 0.1, STOI within 1 point) "
             + ("**met**" if ok else "**missed**")
+        )
+    base = _load(ROOT / "results" / "selection_v5" / "crn-v6.json")
+    if base:
+        L.append(
+            f"- The CRN's baseline crn-v6 is itself {base['improvement']['pesq']:+.3f} PESQ against"
+            " the noisy valid input (the v7 power-law loss fixes that: crn-v7-pow, first"
+            " section); c2-fast was run on crn-v6, the chosen CRN at the time of the lease."
         )
     return L + [""]
 

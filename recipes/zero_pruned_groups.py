@@ -14,7 +14,7 @@ import argparse
 
 import torch
 
-from secomp.compress.groups import zero_pruned_groups
+from secomp.compress.groups import prunable_tensors, zero_pruned_groups
 from secomp.io.format import save_artifact
 from secomp.io.modelio import load_model
 from secomp.structure import default_example
@@ -32,9 +32,10 @@ def main() -> None:
     changed = zero_pruned_groups(model, default_example(model))
     with torch.inference_mode():
         diff = float((model(probe) - before).abs().max())
-    size = save_artifact(model, a.output)
+    size = save_artifact(model, a.output, prunable_tensors(model))
+    nonzero = sum(int((p != 0).sum()) for p in model.parameters())
     print(f"{changed} tensors changed; max |output change| {diff:.2e} on 1 s of noise; "
-          f"wrote {a.output} ({size:,} bytes)")
+          f"{nonzero:,} non-zero; wrote {a.output} ({size:,} bytes)")
 
 
 if __name__ == "__main__":

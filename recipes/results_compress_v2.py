@@ -193,6 +193,8 @@ def section() -> list[str]:
         "",
     ] + vt
     L += ["", "### CPU speed of the slimmed c2-fast models", ""] + rtf_table()
+    L += ["Streaming (per 10 ms hop, one thread, beside the C1 and C2-slim models in one run):",
+          "[stream_latency_c2_fast.md](stream_latency_c2_fast.md).", ""]
     L += ["### Against the targets", ""]
     for run, *_ in RUNS:
         summary, _ = _record(run)

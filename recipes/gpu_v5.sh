@@ -18,6 +18,7 @@
 #                                            # at once, detached, fine-tuning on the mix of
 #                                            # configs/train/MODEL.yaml, stopped at LIMIT s
 #                                            # (resumable) -> runs/MODEL-PIPELINE
+#   bash recipes/gpu_v5.sh compress-after    # the same, detached, once no training runs
 #   bash recipes/gpu_v5.sh status            # last log lines, GPU utilisation, logs -> $OUT
 #   bash recipes/gpu_v5.sh pack NAME...      # fp16 shards of checkpoints/NAME/{model,best} -> $OUT
 # Runs resume from checkpoints/<name> when called again with a larger MIN.
@@ -77,6 +78,13 @@ case "${1:-}" in
         >> $out.log 2>&1 < /dev/null &
     done
     sleep 20; tail -n 3 runs/*.log ;;
+  compress-after)
+    # detached: wait until no training runs (they share the GPU badly with compression, see
+    # recipes/LEASE.md), then `compress` with the same JOBS and LIMIT
+    mkdir -p runs
+    setsid nohup bash -c "while pgrep -f 'secomp[.]cli trai[n]' > /dev/null; do sleep 5; done; \
+      bash $0 compress" >> runs/compress-after.log 2>&1 < /dev/null &
+    echo "compression waits for the trainings: runs/compress-after.log" ;;
   train)
     python3 - "$DATA" "$CACHE" <<'PY' || exit 1
 import sys
@@ -118,5 +126,6 @@ PY
       for m in "$@"; do cp -r checkpoints/pack/$m "$OUT/"; done
     fi
     ls -la "$OUT"/* ;;
-  *) echo "usage: $0 unpack|init|bench|wait|train|compress|status|pack NAME..." >&2; exit 2 ;;
+  *) echo "usage: $0 unpack|init|bench|wait|train|compress|compress-after|status|pack NAME..." >&2
+     exit 2 ;;
 esac

@@ -289,6 +289,29 @@ def _user_loss(model, noisy, clean):
     return torch.nn.functional.mse_loss(model(noisy), clean)
 
 
+def _channel_compress(model, tmp_path, train: dict, **cfg):
+    """Compress `model` on _user_data with coupled channel groups: every ratio accepted
+    (tolerance 10), at most half of what remains per round, one fine-tuning step per round."""
+    from secomp.compress import CompressConfig, compress
+    from secomp.train import TrainConfig, TrainData
+
+    torch.manual_seed(0)
+    loader = _user_data()
+    data = TrainData.from_iterable(loader, valid=loader[:2])
+    config = CompressConfig(
+        groups="channel",
+        min_round_fraction=0.0,
+        finetune_steps=1,
+        tolerance=10.0,
+        max_ratio=0.5,
+        ratio_step=0.25,
+        quality_items=0,
+        train=TrainConfig(valid_batches=1, amp=False, **train),
+        **cfg,
+    )
+    return compress(model, data, config, tmp_path, loss=_user_loss, progress=False), loader
+
+
 def test_rank_norm_l1_and_l2_prune_different_groups():
     """Column 0 = [1, 1, 1, 1] (L1 4, L2 2), column 1 = [3, 0, 0, 0] (L1 3, L2 3)."""
     lin = torch.nn.Linear(2, 4, bias=False)
@@ -335,33 +358,22 @@ def test_distillation_term_is_zero_for_the_teacher_and_positive_otherwise():
 def test_channel_groups_with_decay_and_distill_slim_everything_pruned(tmp_path):
     """C2 with coupled channel groups on a user's model: lambda decays 10% per round, the
     distillation term is on, and everything pruned leaves when slimming (exact output)."""
-    from secomp.compress import CompressConfig, compress
     from secomp.structure.slim import slim_model
-    from secomp.train import TrainConfig, TrainData
 
-    torch.manual_seed(0)
-    loader = _user_data()
-    data = TrainData.from_iterable(loader, valid=loader[:2])
-    cfg = CompressConfig(
+    model = ConvGRU()
+    result, loader = _channel_compress(
+        model,
+        tmp_path,
+        dict(lr=1e-3, valid_every=1, log_every=1),
         stages=["S", "P"],
-        groups="channel",
         regularizer="sparse_group_lasso",
         reg_lambda=0.5,
         reg_decay=0.9,
         reg_steps=2,
         rounds=2,
-        min_round_fraction=0.0,
-        finetune_steps=1,
-        tolerance=10.0,  # accept every ratio: prune half of what remains each round
-        max_ratio=0.5,
-        ratio_step=0.25,
         rank_norm="l1",
         distill=1.0,
-        quality_items=0,
-        train=TrainConfig(lr=1e-3, valid_every=1, valid_batches=1, log_every=1, amp=False),
     )
-    model = ConvGRU()
-    result = compress(model, data, cfg, tmp_path, loss=_user_loss, progress=False)
     rows = {r["unit"]: r for r in result.progress.rounds}
     lam = result.progress.reg_lambda_abs
     for k in (1, 2):
@@ -401,29 +413,18 @@ def test_pruned_biases_stay_zero_through_centroid_finetuning(tmp_path):
     """Q trains centroids and every parameter outside a codebook; the biases of pruned channel
     groups are such parameters and must stay zero, or a pruned GRU unit behind a LayerNorm
     emits a constant and slimming keeps it."""
-    from secomp.compress import CompressConfig, compress
     from secomp.structure.slim import slim_model
-    from secomp.train import TrainConfig, TrainData
 
-    torch.manual_seed(0)
-    loader = _user_data()
-    data = TrainData.from_iterable(loader, valid=loader[:2])
-    cfg = CompressConfig(
+    result, loader = _channel_compress(
+        ConvGRUNorm(),
+        tmp_path,
+        dict(lr=1e-2, valid_every=5, log_every=5),
         stages=["P", "Q"],
-        groups="channel",
         rounds=1,
-        min_round_fraction=0.0,
-        finetune_steps=1,
-        tolerance=10.0,
-        max_ratio=0.5,
-        ratio_step=0.25,
         quant_bits=4,
         centroid_steps=20,
         centroid_lr=1e-3,
-        quality_items=0,
-        train=TrainConfig(lr=1e-2, valid_every=5, valid_batches=1, log_every=5, amp=False),
     )
-    result = compress(ConvGRUNorm(), data, cfg, tmp_path, loss=_user_loss, progress=False)
     params = dict(result.model.named_parameters())
     pruned = {n: ~m for n, m in result.masks.items() if n.startswith("gru.bias") and (~m).any()}
     assert pruned, "the run pruned no GRU unit"

@@ -30,6 +30,7 @@ RUNS = (
     ("crn-v6-c1-short", "crn-v6", SHORT, None),
 )
 RTF = (("crn", "docs/rtf_crn_c2_fast.json"), ("gcrn", "docs/rtf_gcrn_c2_fast.json"))
+TESTED = (("crn-c2-fast", "crn-v6"),)  # committed file, the baseline it was made from
 RTF_COLS = (
     ("torch_rtf_1t", "PyTorch, 1 thread"),
     ("torch_rtf_2t", "PyTorch, 2 threads"),
@@ -128,6 +129,34 @@ def valid_table() -> tuple[list[str], dict[str, dict]]:
     return L, worst
 
 
+def test_table() -> list[str]:
+    """Test-set quality of the compressed models that met the valid bound, beside their
+    baseline (results/compressed_v2/FILE_SET.json, `secomp evaluate`)."""
+    L = []
+    for name, base in TESTED:
+        for s in ("matched", "untrained"):
+            r = _load(ROOT / "results" / "compressed_v2" / f"{name}_{s}.json")
+            b = _load(ROOT / "results" / "baselines_v6" / f"{base}_{s}.json")
+            if not (r and b):
+                continue
+            if not L:
+                L = [
+                    "Test sets (250 mixtures each; `secomp evaluate models/FILE.secomp --pairs"
+                    " testsets/SET_v2 --json results/compressed_v2/FILE_SET.json`), enhanced"
+                    " score (compressed minus baseline):",
+                    "",
+                    "| model | set | metric | " + " | ".join(f"{x} dB" for x in SNRS) + " |",
+                    "|---|---|---|" + "---|" * len(SNRS),
+                ]
+            for k, label, nd in (("pesq", "PESQ", 2), ("stoi", "STOI", 3), ("si_sdr", "SI-SDR", 1)):
+                cells = []
+                for x in SNRS:
+                    e, eb = r["by_snr"][x]["enhanced"][k], b["by_snr"][x]["enhanced"][k]
+                    cells.append(f"{e:.{nd}f} ({e - eb:+.{nd + 1}f})")
+                L.append(f"| {name} | {s} | {label} | " + " | ".join(cells) + " |")
+    return L + [""] if L else []
+
+
 def rtf_table() -> list[str]:
     L = []
     for arch, path in RTF:
@@ -192,9 +221,13 @@ def section() -> list[str]:
         " model's enhanced score minus its baseline's, per SNR:",
         "",
     ] + vt
-    L += ["", "### CPU speed of the slimmed c2-fast models", ""] + rtf_table()
-    L += ["Streaming (per 10 ms hop, one thread, beside the C1 and C2-slim models in one run):",
-          "[stream_latency_c2_fast.md](stream_latency_c2_fast.md).", ""]
+    L += [""] + test_table()
+    L += ["### CPU speed of the slimmed c2-fast models", ""] + rtf_table()
+    L += [
+        "Streaming (per 10 ms hop, one thread, beside the C1 and C2-slim models in one run):",
+        "[stream_latency_c2_fast.md](stream_latency_c2_fast.md).",
+        "",
+    ]
     L += ["### Against the targets", ""]
     for run, *_ in RUNS:
         summary, _ = _record(run)

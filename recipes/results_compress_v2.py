@@ -11,7 +11,6 @@ the architecture (`build_model(arch)`), so no baseline weights are needed here.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from secomp.compress.pipeline import Progress
@@ -43,15 +42,18 @@ def _load(p: Path) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def _nan(x) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
 def _record(run: str) -> tuple[dict | None, Progress | None]:
     d = ROOT / "results" / "compress" / run
     summary = _load(d / "summary.json")
     prog = Progress.load(d / "progress.json") if (d / "progress.json").exists() else None
     return summary, prog
+
+
+def _kept(run: str, summary: dict) -> tuple[int, dict | None]:
+    """(bytes, file.json) of the run's unslimmed file as kept (re-encoded or repaired here,
+    results/compress/RUN/file.json), else the bytes of the run's own file."""
+    kept = _load(ROOT / "results" / "compress" / run / "file.json")
+    return (kept["bytes"] if kept else summary["artifact_bytes"]), kept
 
 
 def run_table() -> list[str]:
@@ -87,9 +89,7 @@ def run_table() -> list[str]:
         else:
             slim_cell, macs_cell = "-", f"{macs / 1e9:.2f} -> -"
         b, a = summary["before"], summary["after"]
-        # the file as kept (file.json: re-encoded or repaired here), else the run's own
-        kept = _load(ROOT / "results" / "compress" / run / "file.json")
-        nbytes = kept["bytes"] if kept else summary["artifact_bytes"]
+        nbytes, kept = _kept(run, summary)
         nonzero = kept.get("nonzero", a["nonzero"]) if kept else a["nonzero"]
         mark = " (repaired, see below)" if kept and "zero_pruned_groups" in kept["note"] else ""
         L.append(
@@ -234,8 +234,7 @@ def section() -> list[str]:
         w = worst.get(run)
         if summary is None or w is None:
             continue
-        kept = _load(ROOT / "results" / "compress" / run / "file.json")
-        nbytes = kept["bytes"] if kept else summary["artifact_bytes"]
+        nbytes, _ = _kept(run, summary)
         ratio = summary["before"]["dense_fp32_bytes"] / nbytes
         ok = w["pesq"][0] >= -0.1 and w["stoi"][0] >= -0.01
         L.append(

@@ -34,7 +34,7 @@ def main() -> None:
         diff = float((model(probe) - before).abs().max())
     size = save_artifact(model, a.output, prunable_tensors(model))
     nonzero = sum(int((p != 0).sum()) for p in model.parameters())
-    print(f"{changed} tensors changed; max |output change| {diff:.2e} on 1 s of noise; "
+    print(f"{changed:,} values zeroed; max |output change| {diff:.2e} on 1 s of noise; "
           f"{nonzero:,} non-zero; wrote {a.output} ({size:,} bytes)")
 
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..structure.groups import ChannelGroupSet, PrunableTensor, channel_groups, prunable_tensors
 from ..structure.layers import CONV_GROUPINGS
+from .masks import apply_masks
 from .prune import prune_mask
 
 GROUP_MODES = ("tensor", "channel")
@@ -85,25 +86,19 @@ class ChannelUnit:
 def zero_pruned_groups(model: nn.Module, example: torch.Tensor) -> int:
     """Zero every member of each coupled channel group of `model` (traced on `example`, one
     input item) whose weights are all zero already, biases included; returns how many
-    parameter tensors that changed. A pruned group is one whose weights are zero; its bias
+    values that zeroed. A pruned group is one whose weights are zero; its bias
     left non-zero makes the channel emit a constant that slimming must keep (files written
     before the Q stage kept the masks of biases, secomp/compress/pipeline.py). Changes the
     model's output where such a bias was non-zero: measure quality again after it."""
     params = dict(model.named_parameters())
-    changed = 0
+    before = sum(int(p.count_nonzero()) for p in params.values())
     for unit in channel_units(model, example):
         weights_only = {n: (params[n] != 0) & (params[n].dim() > 1) for n in unit.params}
         dead = ~unit.groups.alive(weights_only).cpu()
-        if not dead.any():
-            continue
-        keep = unit.groups.drop(
-            {n: torch.ones_like(params[n], dtype=torch.bool) for n in unit.params}, dead
-        )
-        for n, m in keep.items():
-            before = params[n].count_nonzero()
-            params[n].mul_(m.to(params[n].dtype))
-            changed += int(before != params[n].count_nonzero())
-    return changed
+        if dead.any():
+            ones = {n: torch.ones_like(params[n], dtype=torch.bool) for n in unit.params}
+            apply_masks(model, unit.groups.drop(ones, dead))
+    return before - sum(int(p.count_nonzero()) for p in params.values())
 
 
 def channel_units(model: nn.Module, example: torch.Tensor) -> list[ChannelUnit]:

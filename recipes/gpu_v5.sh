@@ -11,6 +11,7 @@
 #   bash recipes/gpu_v5.sh bench             # benchmarks/train_throughput.py -> checkpoints/
 #   bash recipes/gpu_v5.sh wait              # until the detached benchmark and trainings end
 #                                            # (at most WAIT seconds, default 540)
+#   bash recipes/gpu_v5.sh banks             # decode the corpus once into the bank cache CACHE
 #   bash recipes/gpu_v5.sh train             # decode the corpus once into the bank cache, then
 #                                            # train every config in MODELS at once on the one GPU,
 #                                            # detached (survives between calls), MIN minutes each
@@ -57,6 +58,7 @@ case "${1:-}" in
     pgrep -fa "benchmarks/train_throughput[.]py|secomp[.]cli ${WHAT:-trai[n]}" | cut -c1-120 ;;
   compress)
     mkdir -p runs
+    bash "$0" banks || exit 1  # decoded once here, not once per job
     for job in ${JOBS:-crn-v6:c2-fast gcrn-v6:c2-fast}; do
       # MODEL:PIPELINE[:TAG[:KEY=VALUE,...]] -> runs/MODEL-PIPELINE[-TAG], with those overrides
       # (values without commas or spaces; give a run with other overrides its own TAG)
@@ -72,7 +74,9 @@ case "${1:-}" in
       # the loss is the model's own (mixfrom changes only the mixtures)
       power=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get("loss_power", 1.0))' \
         configs/train/$m.yaml) || exit 1
-      setsid nohup timeout -s INT ${LIMIT:-900} python3 -m secomp.cli compress \
+      # THREADS CPU threads per job: eight jobs with torch's default of one thread per core
+      # would oversubscribe the 16 cores
+      OMP_NUM_THREADS=${THREADS:-2} setsid nohup timeout -s INT ${LIMIT:-900} python3 -m secomp.cli compress \
         checkpoints/$m/model.safetensors --pipeline $p --data "$DATA" --out $out --resume \
         --quiet train.bank_cache=$CACHE "train.mix=$mix" train.loss_power=$power ${extra//,/ } \
         >> $out.log 2>&1 < /dev/null &
@@ -85,7 +89,7 @@ case "${1:-}" in
     setsid nohup bash -c "while pgrep -f 'secomp[.]cli trai[n]' > /dev/null; do sleep 5; done; \
       bash $0 compress" >> runs/compress-after.log 2>&1 < /dev/null &
     echo "compression waits for the trainings: runs/compress-after.log" ;;
-  train)
+  banks)
     python3 - "$DATA" "$CACHE" <<'PY' || exit 1
 import sys
 from secomp.data import load_corpus, noise_bank, speech_bank
@@ -94,6 +98,9 @@ for split in ("train", "valid"):
     print(split, len(speech_bank(corpus, split, jobs=16, cache_dir=sys.argv[2])), "utterances")
 print("noise", len(noise_bank(corpus, "train", jobs=16, cache_dir=sys.argv[2])), "clips")
 PY
+    ;;
+  train)
+    bash "$0" banks || exit 1
     nohup nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 10 \
       >> checkpoints/gpu_util.csv 2>&1 &
     for m in $MODELS; do
@@ -126,6 +133,6 @@ PY
       for m in "$@"; do cp -r checkpoints/pack/$m "$OUT/"; done
     fi
     ls -la "$OUT"/* ;;
-  *) echo "usage: $0 unpack|init|bench|wait|train|compress|compress-after|status|pack NAME..." >&2
+  *) echo "usage: $0 unpack|init|bench|wait|banks|train|compress|compress-after|status|pack NAME..." >&2
      exit 2 ;;
 esac

@@ -15,7 +15,13 @@ from safetensors.torch import load_file
 from secomp.compress.groups import prunable_tensors
 from secomp.compress.masks import full_masks, group_alive
 from secomp.compress.prune import prune_mask
-from secomp.compress.quantize import CentroidTuner, kmeans_1d, kmeans_quantize, quantize_model
+from secomp.compress.quantize import (
+    CentroidTuner,
+    choose_bits,
+    kmeans_1d,
+    kmeans_quantize,
+    quantize_model,
+)
 from secomp.compress.regularize import group_lasso_penalty, l1_penalty
 from secomp.compress.sensitivity import sensitivity_analysis
 
@@ -188,6 +194,37 @@ def test_centroid_finetuning_lowers_loss():
     assert after == pytest.approx(optimum, rel=1e-4)
     assert torch.equal(books["weight"].assign, assign)
     assert torch.unique(model.weight.detach()).numel() <= 4
+
+
+def test_choose_bits_raises_the_width_only_where_the_loss_needs_it():
+    """Tensor 1 holds four distinct values (exact at 2 bits); tensor 0 is random (64 values,
+    exact only at 6 bits): only tensor 0 rises, to its first width within tolerance."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(8, 8, bias=False), torch.nn.Linear(8, 8, bias=False)
+    )
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([-1.0, 0.5, 1.0, 2.0]).repeat(16).reshape(8, 8))
+    x = torch.randn(64, 8)
+    target = model(x).detach() + 0.01 * torch.randn(64, 8)
+
+    def eval_loss(m):
+        return float(((m(x) - target) ** 2).mean())
+
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    tensors = prunable_tensors(model)
+    by = {c.name: c for c in choose_bits(model, tensors, None, eval_loss, 2, 6, 0.05)}
+    assert by["1.weight"].bits == [2] and by["1.weight"].chosen == 2
+    c0 = by["0.weight"]
+    assert c0.chosen > 2 and c0.bits == list(range(2, c0.chosen + 1))
+    rel = [(loss - c0.ref_loss) / c0.ref_loss for loss in c0.losses]
+    assert rel[-1] <= 0.05 and all(r > 0.05 for r in rel[:-1])
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]), f"{n} changed"
+    bits = {n: c.chosen for n, c in by.items()}
+    books = quantize_model(model, tensors, None, 2, bits_by_name=bits)
+    assert 4 < books["0.weight"].centroids.numel() <= 2**c0.chosen
+    assert books["1.weight"].centroids.numel() == 4
 
 
 COMPRESS_TINY = [
@@ -499,3 +536,39 @@ def test_progress_record_of_an_old_run_round_trips_unchanged(tmp_path):
     assert Progress.from_dict(odd).to_dict() == odd
     with pytest.raises(ValueError):
         Progress.from_dict({"done": []})
+
+
+def test_quantization_with_bit_search_clusters_at_the_chosen_widths_and_reuses_them(tmp_path):
+    """quant_bits_max: Q clusters each tensor at the width its sensitivity analysis chose,
+    records the search (quant_bits_Q.csv, work/Q/bits.json, the Q-kmeans row) and, resumed,
+    reads the saved widths instead of searching again."""
+    import json
+    from types import SimpleNamespace
+
+    from secomp.compress import CompressConfig
+    from secomp.compress.pipeline import _quant_bits
+
+    torch.manual_seed(0)
+    result, _ = _channel_compress(
+        ConvGRUNorm(),
+        tmp_path,
+        dict(lr=1e-3, valid_every=5, log_every=5),
+        stages=["Q"],
+        quant_bits=1,
+        quant_bits_max=8,
+        quant_tolerance=0.01,
+        centroid_steps=2,
+    )
+    bits = json.loads((tmp_path / "work" / "Q" / "bits.json").read_text())
+    assert set(bits) == set(result.books) and all(1 <= b <= 8 for b in bits.values())
+    assert any(b > 1 for b in bits.values()), "no tensor needed more than 1 bit"
+    for name, book in result.books.items():
+        assert book.centroids.numel() <= 2 ** bits[name], name
+    rows = (tmp_path / "quant_bits_Q.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(bits)
+    kmeans_row = next(r for r in result.progress.rounds if r["unit"] == "Q-kmeans")
+    assert kmeans_row["raised_bits"] == {n: b for n, b in bits.items() if b > 1}
+    saved = {n: 3 for n in bits}
+    (tmp_path / "work" / "Q" / "bits.json").write_text(json.dumps(saved))
+    resumed = SimpleNamespace(cfg=CompressConfig(quant_bits=1, quant_bits_max=8), out=tmp_path)
+    assert _quant_bits(resumed, "Q") == saved

@@ -20,6 +20,7 @@ engine, so a killed run resumes where it was.
 from __future__ import annotations
 
 import copy
+import csv
 import dataclasses
 import json
 import math
@@ -44,7 +45,7 @@ from .groups import (
     prunable_tensors,
 )
 from .masks import Masks, apply_masks, count_nonzero, full_masks, sparsity
-from .quantize import CentroidTuner, Codebook, quantize_model
+from .quantize import CentroidTuner, Codebook, choose_bits, quantize_model
 from .regularize import REGULARIZERS, make_penalty, regularizer
 from .sensitivity import plot_sensitivity, sensitivity_analysis, write_sensitivity_csv
 
@@ -80,6 +81,10 @@ class CompressConfig:
     # Q: clustering-based quantization
     quant_bits: int = 4
     quant_bits_by_kind: dict[str, int] = field(default_factory=dict)
+    # > quant_bits: each tensor's width by sensitivity analysis, from its configured width up to
+    # this one, within quant_tolerance (None: `tolerance`, in `tolerance_mode`); 0: fixed widths
+    quant_bits_max: int = 0
+    quant_tolerance: float | None = None
     quant_init: str = "linear"
     centroid_steps: int = 500
     centroid_lr: float = 1e-5
@@ -459,14 +464,65 @@ def _pruning_round(run: _Run, unit: str) -> None:
     run.finish(unit, t0, row)
 
 
+def _quant_bits(run: _Run, unit: str) -> dict[str, int]:
+    """Each tensor's codebook width: by sensitivity analysis when quant_bits_max is set (saved
+    in work/Q/bits.json, so that a resumed run clusters exactly as before), else none (the
+    configured widths)."""
+    cfg = run.cfg
+    if cfg.quant_bits_max <= cfg.quant_bits:
+        return {}
+    work = run.out / "work" / unit
+    work.mkdir(parents=True, exist_ok=True)
+    saved = work / "bits.json"
+    if saved.exists():
+        return json.loads(saved.read_text())
+    choices = choose_bits(
+        run.model,
+        run.tensors,
+        run.masks,
+        run.eval_loss,
+        cfg.quant_bits,
+        cfg.quant_bits_max,
+        cfg.tolerance if cfg.quant_tolerance is None else cfg.quant_tolerance,
+        cfg.tolerance_mode,
+        cfg.quant_bits_by_kind,
+        cfg.quant_init,
+    )
+    with open(run.out / f"quant_bits_{unit}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["tensor", "ref_loss", "bits_tried", "losses", "chosen"])
+        for c in choices:
+            w.writerow(
+                [
+                    c.name,
+                    f"{c.ref_loss:.6g}",
+                    " ".join(map(str, c.bits)),
+                    " ".join(f"{x:.6g}" for x in c.losses),
+                    c.chosen,
+                ]
+            )
+    bits = {c.name: c.chosen for c in choices}
+    saved.write_text(json.dumps(bits))
+    return bits
+
+
 def _quantization(run: _Run, unit: str) -> None:
-    """Q: k-means codebooks for the remaining weights, then centroid fine-tuning."""
+    """Q: k-means codebooks for the remaining weights (widths fixed, or chosen per tensor by
+    sensitivity analysis), then centroid fine-tuning."""
     t0 = time.time()
     cfg, model = run.cfg, run.model
+    bits = _quant_bits(run, unit)
     run.state.books = quantize_model(
-        model, run.tensors, run.masks, cfg.quant_bits, cfg.quant_bits_by_kind, cfg.quant_init
+        model,
+        run.tensors,
+        run.masks,
+        cfg.quant_bits,
+        cfg.quant_bits_by_kind,
+        cfg.quant_init,
+        bits_by_name=bits,
     )
-    after_kmeans = run.round_row("Q-kmeans", {})
+    extra = {"raised_bits": {n: b for n, b in bits.items() if b > cfg.quant_bits}} if bits else {}
+    after_kmeans = run.round_row("Q-kmeans", extra)
     tuner = CentroidTuner(model, run.state.books, cfg.centroid_lr)
     # masked parameters outside every codebook (the biases of pruned channel groups) train on
     # in this stage: without their masks they drift from zero, a pruned unit then emits a
@@ -500,6 +556,11 @@ def _check_choices(cfg: CompressConfig) -> None:
     ):
         if value not in known:
             raise ValueError(f"unknown {key} '{value}' ({', '.join(known)})")
+    if not 1 <= cfg.quant_bits <= 12 or cfg.quant_bits_max not in range(13):
+        raise ValueError(
+            f"quant_bits {cfg.quant_bits} and quant_bits_max {cfg.quant_bits_max} must lie in"
+            " 1..12 (quant_bits_max 0: the fixed widths)"
+        )
 
 
 def _prune_units(model: nn.Module, data: TrainData, cfg: CompressConfig, tensors) -> list:

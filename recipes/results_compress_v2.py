@@ -33,13 +33,13 @@ RUNS = (
     ("lstm-v6-c1-short", "lstm-v6", SHORT, None),
     ("crn-v6-c1-short", "crn-v6", SHORT, None),
 )
-# arch, baseline, slimmed c2-fast file as timed (the TCNN's is not committed: its quality failed),
+# baseline, slimmed c2-fast file as timed (the TCNN's is not committed: its quality failed),
 # the benchmark's JSON
 RTF = (
-    ("crn", "crn-v6", "models/crn-c2-fast.secomp", "docs/rtf_crn_c2_fast.json"),
-    ("gcrn", "gcrn-v6", "models/gcrn-c2-fast.secomp", "docs/rtf_gcrn_c2_fast.json"),
-    ("lstm", "lstm-v6", "models/lstm-c2-fast.secomp", "docs/rtf_lstm_c2_fast.json"),
-    ("tcnn", "tcnn-v6", "runs/tcnn-v6-c2-fast/slim.secomp", "docs/rtf_tcnn_c2_fast.json"),
+    ("crn-v6", "models/crn-c2-fast.secomp", "docs/rtf_crn_c2_fast.json"),
+    ("gcrn-v6", "models/gcrn-c2-fast.secomp", "docs/rtf_gcrn_c2_fast.json"),
+    ("lstm-v6", "models/lstm-c2-fast.secomp", "docs/rtf_lstm_c2_fast.json"),
+    ("tcnn-v6", "runs/tcnn-v6-c2-fast/slim.secomp", "docs/rtf_tcnn_c2_fast.json"),
 )
 TESTED = (("crn-c2-fast", "crn-v6"),)  # committed file, the baseline it was made from
 RTF_COLS = (
@@ -171,7 +171,7 @@ def test_table() -> list[str]:
 
 def rtf_table() -> list[str]:
     L = []
-    for arch, baseline, slim, path in RTF:
+    for baseline, slim, path in RTF:
         r = _load(ROOT / path)
         if not r:
             continue
@@ -185,7 +185,9 @@ def rtf_table() -> list[str]:
             "",
             "| model | " + " | ".join(lab for _, lab in RTF_COLS) + " |",
             "|---|" + "---|" * len(RTF_COLS),
-            f"| {baseline} (baseline) | " + " | ".join(f"{base[k]:.3f}" for k, _ in RTF_COLS) + " |",
+            f"| {baseline} (baseline) | "
+            + " | ".join(f"{base[k]:.3f}" for k, _ in RTF_COLS)
+            + " |",
         ]
         for o in others:
             sp = o.get("speedup", {})
@@ -203,6 +205,42 @@ def rtf_table() -> list[str]:
             L.append(f"| `{Path(o['model']).name}` | " + " | ".join(cells) + " |")
         L.append("")
     return L
+
+
+def quant_table() -> list[str]:
+    """What one codebook width costs each baseline, and the per-tensor widths of the Q stage's
+    search (results/quant_bits/NAME.json, recipes/quant_bits_study.py)."""
+    rows = sorted((ROOT / "results" / "quant_bits").glob("*.json"))
+    if not rows:
+        return []
+    L = [
+        "### One codebook width for every tensor, or a width per tensor",
+        "",
+        "The 4-bit Q stage is where the TCNN c2-fast run failed (valid SI-SDR 7.82 dB after P3,",
+        "-6.40 dB after k-means, -0.07 dB after centroid tuning). On the dense baselines, 12",
+        "valid pairs (4 s), their training loss, k-means only (no fine-tuning; `python",
+        "recipes/quant_bits_study.py NAME=checkpoints/NAME/model.safetensors --json",
+        "results/quant_bits/NAME.json`): the loss increase with every tensor at one width, and",
+        "with the widths the Q stage's search picks (`quant_bits: 4`, `quant_bits_max: 8`,",
+        "tolerance 5 % relative, each tensor alone; secomp.compress.quantize.choose_bits):",
+        "",
+        "| baseline | all at 4 bits | all at 5 bits | all at 6 bits | searched widths |"
+        " mean bits per weight | tensors raised (their weights) | most sensitive at 4 bits alone |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in rows:
+        r = _load(p)
+        f, s = r["fixed"], r["search"]
+        top = ", ".join(
+            f"`{t['tensor']}` ({t['weights']:,} weights) {t['relative']:+.0%}"
+            for t in r["alone_4_bits_top"][:3]
+        )
+        L.append(
+            f"| {r['model']} | {f['4']['relative']:+.1%} | {f['5']['relative']:+.1%} |"
+            f" {f['6']['relative']:+.1%} | **{s['relative']:+.1%}** | {s['mean_bits']:.3f} |"
+            f" {len(s['raised'])} ({s['raised_weights']:,} of {r['weights']:,}) | {top} |"
+        )
+    return L + [""]
 
 
 def section() -> list[str]:
@@ -239,6 +277,7 @@ def section() -> list[str]:
         "",
     ] + vt
     L += [""] + test_table()
+    L += quant_table()
     L += ["### CPU speed of the slimmed c2-fast models", ""] + rtf_table()
     L += [
         "Streaming (per 10 ms hop, one thread, beside the C1 and C2-slim models in one run):",

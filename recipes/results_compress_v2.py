@@ -15,6 +15,7 @@ from pathlib import Path
 
 from secomp.compress.pipeline import Progress
 from secomp.info import model_info
+from secomp.io.modelio import load_model
 from secomp.models.registry import build_model
 from secomp.structure.macs import count_macs
 
@@ -243,6 +244,32 @@ def quant_table() -> list[str]:
     return L + [""]
 
 
+def macs_by_part() -> list[str]:
+    """Where the slimmed c2-fast models still spend their MACs: per top-level module of the
+    architecture, dense against slimmed (4 s; secomp.structure.macs.count_macs)."""
+    L = [
+        "MACs for 4 s per top-level module, dense -> slimmed (`count_macs`; why the speed-ups"
+        " differ: slimming removes what the sensitivity analysis let C2 prune, which is mostly"
+        " recurrent units):",
+        "",
+        "| slimmed file | " + "per module (G) |",
+        "|---|---|",
+    ]
+    for baseline, slim, _ in RTF:
+        if not (ROOT / slim).exists():
+            continue
+        arch = baseline.split("-")[0]
+        parts: dict[str, list[float]] = {}
+        for i, macs in enumerate(
+            (count_macs(build_model(arch)), count_macs(load_model(ROOT / slim)))
+        ):
+            for layer in macs["layers"]:
+                parts.setdefault(layer["name"].split(".")[0], [0.0, 0.0])[i] += layer["dense"] / 1e9
+        cells = ", ".join(f"{k} {d:.2f} -> {s_:.2f}" for k, (d, s_) in parts.items() if d >= 0.05)
+        L.append(f"| `{slim}` | {cells} |")
+    return L + [""]
+
+
 def section() -> list[str]:
     L = [
         "## Compressing the corpus-v2 baselines (issues 13, 14)",
@@ -250,7 +277,7 @@ def section() -> list[str]:
         'Runs of `bash recipes/gpu_v5.sh compress` (JOBS="MODEL:PIPELINE:TAG:K=V,...") on the',
         "one H200 of two leases on 2026-12-01: in the first (crn-v6/gcrn-v6 c2-fast, the C1",
         "`short` runs of crn-v6 and gcrn-v6) beside four trainings and up to eight other",
-        "compression runs; in the second (everything else) beside four to six other compression",
+        "compression runs; in the second (everything else) beside one to six other compression",
         "runs and no training. Wall times are therefore of a shared GPU. Each run's record is in",
         "`results/compress/RUN/` (report.md, progress.json, sensitivity CSVs and plots). The",
         "slimmed files are `secomp slim FILE -o models/...` of the kept file (the command checks",
@@ -263,7 +290,8 @@ def section() -> list[str]:
         "drifted during centroid fine-tuning, a bug fixed in the pipeline before the second",
         "lease). `models/gcrn-c2-fast.secomp` is now the second lease's `quant_bits=5` run",
         "(made with the fix), slimmed. The TCNN c2-fast run is not committed (its quality",
-        "failed, below); slimmed it is 1,662,503 bytes with 4.53 -> 2.54 GMACs for 4 s. Valid",
+        "failed, below); slimmed it is 1,662,503 bytes with 4.53 -> 2.54 GMACs for 4 s",
+        "(`secomp info --json` of it: `results/compress/tcnn-v6-c2-fast/slim_info.json`). Valid",
         "STOI / SI-SDR in this table: the run's own file on its 16 fixed valid mixtures; wall s:",
         "the time of each unit in the process that finished it (a lower bound for a resumed run).",
         "",
@@ -278,7 +306,7 @@ def section() -> list[str]:
     ] + vt
     L += [""] + test_table()
     L += quant_table()
-    L += ["### CPU speed of the slimmed c2-fast models", ""] + rtf_table()
+    L += ["### CPU speed of the slimmed c2-fast models", ""] + rtf_table() + macs_by_part()
     L += [
         "Streaming (per 10 ms hop, one thread, beside the C1 and C2-slim models in one run):",
         "[stream_latency_c2_fast.md](stream_latency_c2_fast.md).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +17,10 @@ def _convert(tp: Any, value: Any) -> Any:
     if dataclasses.is_dataclass(tp) and isinstance(value, dict):
         return from_dict(tp, value)
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType) and value is not None:
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(members) == 1:  # Optional[X]: convert as X
+            return _convert(members[0], value)
     if origin is tuple and isinstance(value, list | tuple):
         return tuple(value)
     if tp is float and isinstance(value, int | str) and not isinstance(value, bool):

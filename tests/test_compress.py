@@ -197,13 +197,17 @@ def test_centroid_finetuning_lowers_loss():
 
 
 def test_choose_bits_raises_the_width_only_where_the_loss_needs_it():
-    """Tensor 1 holds four distinct values (exact at 2 bits); tensor 0 is random (64 values,
-    exact only at 6 bits): only tensor 0 rises, to its first width within tolerance."""
+    """Tensor 1 holds four distinct values (exact at 2 bits); tensor 0 keeps 48 random values
+    under its mask (exact at 6 bits, not before): only tensor 0 rises, and it stops at 6 of
+    the 8 bits allowed, the first width within tolerance; masked weights stay zero."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(
         torch.nn.Linear(8, 8, bias=False), torch.nn.Linear(8, 8, bias=False)
     )
+    masks = {"0.weight": torch.ones(8, 8, dtype=torch.bool), "1.weight": torch.ones(8, 8).bool()}
+    masks["0.weight"][:2] = False
     with torch.no_grad():
+        model[0].weight[:2] = 0
         model[1].weight.copy_(torch.tensor([-1.0, 0.5, 1.0, 2.0]).repeat(16).reshape(8, 8))
     x = torch.randn(64, 8)
     target = model(x).detach() + 0.01 * torch.randn(64, 8)
@@ -213,18 +217,20 @@ def test_choose_bits_raises_the_width_only_where_the_loss_needs_it():
 
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     tensors = prunable_tensors(model)
-    by = {c.name: c for c in choose_bits(model, tensors, None, eval_loss, 2, 6, 0.05)}
+    by = {c.name: c for c in choose_bits(model, tensors, masks, eval_loss, 2, 8, 0.05)}
     assert by["1.weight"].bits == [2] and by["1.weight"].chosen == 2
     c0 = by["0.weight"]
-    assert c0.chosen > 2 and c0.bits == list(range(2, c0.chosen + 1))
+    assert c0.bits == [2, 3, 4, 5, 6] and c0.chosen == 6
     rel = [(loss - c0.ref_loss) / c0.ref_loss for loss in c0.losses]
     assert rel[-1] <= 0.05 and all(r > 0.05 for r in rel[:-1])
     for n, p in model.named_parameters():
         assert torch.equal(p, before[n]), f"{n} changed"
     bits = {n: c.chosen for n, c in by.items()}
-    books = quantize_model(model, tensors, None, 2, bits_by_name=bits)
-    assert 4 < books["0.weight"].centroids.numel() <= 2**c0.chosen
+    books = quantize_model(model, tensors, masks, 2, bits_by_name=bits)
+    assert books["0.weight"].centroids.numel() == 48  # 2**6 centroids, 48 distinct values
     assert books["1.weight"].centroids.numel() == 4
+    assert (model[0].weight.detach()[:2] == 0).all()
+    assert torch.equal(model[0].weight.detach(), before["0.weight"])  # exact at 6 bits
 
 
 COMPRESS_TINY = [
@@ -549,8 +555,12 @@ def test_quantization_with_bit_search_clusters_at_the_chosen_widths_and_reuses_t
     from secomp.compress.pipeline import _quant_bits
 
     torch.manual_seed(0)
+    model = ConvGRUNorm()
+    distinct = {
+        n: torch.unique(p.detach()[p.detach() != 0]).numel() for n, p in model.named_parameters()
+    }
     result, _ = _channel_compress(
-        ConvGRUNorm(),
+        model,
         tmp_path,
         dict(lr=1e-3, valid_every=5, log_every=5),
         stages=["Q"],
@@ -562,8 +572,8 @@ def test_quantization_with_bit_search_clusters_at_the_chosen_widths_and_reuses_t
     bits = json.loads((tmp_path / "work" / "Q" / "bits.json").read_text())
     assert set(bits) == set(result.books) and all(1 <= b <= 8 for b in bits.values())
     assert any(b > 1 for b in bits.values()), "no tensor needed more than 1 bit"
-    for name, book in result.books.items():
-        assert book.centroids.numel() <= 2 ** bits[name], name
+    for name, book in result.books.items():  # k-means at exactly the saved width
+        assert book.centroids.numel() == min(2 ** bits[name], distinct[name]), name
     rows = (tmp_path / "quant_bits_Q.csv").read_text().splitlines()
     assert len(rows) == 1 + len(bits)
     kmeans_row = next(r for r in result.progress.rounds if r["unit"] == "Q-kmeans")
@@ -572,3 +582,24 @@ def test_quantization_with_bit_search_clusters_at_the_chosen_widths_and_reuses_t
     (tmp_path / "work" / "Q" / "bits.json").write_text(json.dumps(saved))
     resumed = SimpleNamespace(cfg=CompressConfig(quant_bits=1, quant_bits_max=8), out=tmp_path)
     assert _quant_bits(resumed, "Q") == saved
+
+
+def test_quantization_widths_are_checked_before_anything_runs():
+    """Widths a .secomp codebook cannot hold (over 8 bits), non-integers and a search limit
+    below the starting width are refused in one line; an override's tolerance is a float."""
+    from secomp.compress.pipeline import _check_choices
+    from secomp.compress.presets import load_pipeline
+
+    _, _, cfg = load_pipeline("c1", ["quant_bits_max=8", "quant_tolerance=1e-2"])
+    assert cfg.quant_tolerance == 0.01 and isinstance(cfg.quant_tolerance, float)
+    _check_choices(cfg)
+    for bad in (
+        "quant_bits_max=9",
+        "quant_bits_max=4",
+        "quant_bits_max=8.0",
+        "quant_bits_by_kind={conv: 12}",
+        "quant_bits=0",
+    ):
+        _, _, cfg = load_pipeline("c1", [bad])
+        with pytest.raises(ValueError, match="quant_bits"):
+            _check_choices(cfg)

@@ -45,7 +45,7 @@ from .groups import (
     prunable_tensors,
 )
 from .masks import Masks, apply_masks, count_nonzero, full_masks, sparsity
-from .quantize import CentroidTuner, Codebook, choose_bits, quantize_model
+from .quantize import MAX_BITS, CentroidTuner, Codebook, bits_for, choose_bits, quantize_model
 from .regularize import REGULARIZERS, make_penalty, regularizer
 from .sensitivity import plot_sensitivity, sensitivity_analysis, write_sensitivity_csv
 
@@ -81,8 +81,8 @@ class CompressConfig:
     # Q: clustering-based quantization
     quant_bits: int = 4
     quant_bits_by_kind: dict[str, int] = field(default_factory=dict)
-    # > quant_bits: each tensor's width by sensitivity analysis, from its configured width up to
-    # this one, within quant_tolerance (None: `tolerance`, in `tolerance_mode`); 0: fixed widths
+    # > 0: each tensor's width by sensitivity analysis, from its configured width up to this one
+    # (at most 8), within quant_tolerance (None: `tolerance`, in `tolerance_mode`); 0: fixed
     quant_bits_max: int = 0
     quant_tolerance: float | None = None
     quant_init: str = "linear"
@@ -465,17 +465,18 @@ def _pruning_round(run: _Run, unit: str) -> None:
 
 
 def _quant_bits(run: _Run, unit: str) -> dict[str, int]:
-    """Each tensor's codebook width: by sensitivity analysis when quant_bits_max is set (saved
-    in work/Q/bits.json, so that a resumed run clusters exactly as before), else none (the
-    configured widths)."""
+    """Each tensor's codebook width: by sensitivity analysis when quant_bits_max is set, else
+    none (the configured widths). Saved in work/Q/bits.json and always read back from there,
+    so that a run resumed during centroid fine-tuning clusters at the same widths (its
+    checkpointed centroids must match the codebook sizes) even without the override."""
     cfg = run.cfg
-    if cfg.quant_bits_max <= cfg.quant_bits:
-        return {}
     work = run.out / "work" / unit
-    work.mkdir(parents=True, exist_ok=True)
     saved = work / "bits.json"
     if saved.exists():
         return json.loads(saved.read_text())
+    if not cfg.quant_bits_max:
+        return {}
+    work.mkdir(parents=True, exist_ok=True)
     choices = choose_bits(
         run.model,
         run.tensors,
@@ -521,7 +522,8 @@ def _quantization(run: _Run, unit: str) -> None:
         cfg.quant_init,
         bits_by_name=bits,
     )
-    extra = {"raised_bits": {n: b for n, b in bits.items() if b > cfg.quant_bits}} if bits else {}
+    start = {t.name: bits_for(t, cfg.quant_bits, cfg.quant_bits_by_kind) for t in run.tensors}
+    extra = {"raised_bits": {n: b for n, b in bits.items() if b > start[n]}} if bits else {}
     after_kmeans = run.round_row("Q-kmeans", extra)
     tuner = CentroidTuner(model, run.state.books, cfg.centroid_lr)
     # masked parameters outside every codebook (the biases of pruned channel groups) train on
@@ -556,10 +558,21 @@ def _check_choices(cfg: CompressConfig) -> None:
     ):
         if value not in known:
             raise ValueError(f"unknown {key} '{value}' ({', '.join(known)})")
-    if not 1 <= cfg.quant_bits <= 12 or cfg.quant_bits_max not in range(13):
+    widths = {
+        "quant_bits": cfg.quant_bits,
+        **{f"quant_bits_by_kind.{k}": v for k, v in cfg.quant_bits_by_kind.items()},
+    }
+    if cfg.quant_bits_max:
+        widths["quant_bits_max"] = cfg.quant_bits_max
+    for key, bits in widths.items():
+        # a codebook holds at most MAX_CODEBOOK centroids in the file; wider would be stored
+        # as float32 without a word
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_BITS:
+            raise ValueError(f"{key} must be a whole number of bits in 1..{MAX_BITS}, not {bits!r}")
+    if 0 < cfg.quant_bits_max < cfg.quant_bits:
         raise ValueError(
-            f"quant_bits {cfg.quant_bits} and quant_bits_max {cfg.quant_bits_max} must lie in"
-            " 1..12 (quant_bits_max 0: the fixed widths)"
+            f"quant_bits_max {cfg.quant_bits_max} is below quant_bits {cfg.quant_bits}: the"
+            " width search only raises widths (0 turns it off)"
         )
 
 

@@ -306,6 +306,21 @@ def section() -> list[str]:
     ] + vt
     L += [""] + test_table()
     L += quant_table()
+    L += [
+        "### Remaining parameters per pruning round",
+        "",
+        "`python recipes/fig_pruning_curves.py` (from every `results/compress/RUN/progress.json`;",
+        "data in `results/pruning_curves.json`): ![C1](figures/pruning_curves_c1.png)"
+        " ![C2](figures/pruning_curves_c2.png)",
+        "",
+        "Every run so far had the sparse-regularization stage S, so the comparison the paper"
+        " makes (with and without S) is still missing: the runs without S are the P and P+Q"
+        " ablations, not run yet. At the same settings (C1 `short`) the per-tensor analysis"
+        " let crn-v6, gcrn-v6 and sep-v3 halve their weights in each of the four rounds (6.5-7.6 %"
+        " left), while crn-v7-pow and lstm-v6 kept 16-17 % (rounds 2-4 removed 40, 31 and 20 %"
+        " of crn-v7-pow's remaining weights, 41, 29 and 22 % of lstm-v6's).",
+        "",
+    ]
     L += ["### CPU speed of the slimmed c2-fast models", ""] + rtf_table() + macs_by_part()
     L += [
         "Streaming (per 10 ms hop, one thread, beside the C1 and C2-slim models in one run):",

@@ -1,0 +1,81 @@
+"""Remaining parameters against pruning round (issue 13, item 5), from the committed run records.
+
+Reads results/compress/RUN/progress.json of every run (`secomp compress` writes it; one row per
+unit: S, P1, P2, ..., Q), writes the curves to results/pruning_curves.json and one figure per
+pipeline family to docs/figures/pruning_curves_{c1,c2}.png: the fraction of the baseline's
+non-zero weights left after each round, a solid line for runs with the sparse-regularization
+stage S, dashed without it.
+
+    python recipes/fig_pruning_curves.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def curves() -> list[dict]:
+    out = []
+    for p in sorted((ROOT / "results" / "compress").glob("*/progress.json")):
+        prog = json.loads(p.read_text())
+        rounds = [r for r in prog["rounds"] if r["unit"].startswith("P")]
+        if not rounds:
+            continue
+        run = p.parent.name
+        base = prog["before"]["nonzero"]
+        out.append(
+            {
+                "run": run,
+                "model": run.split("-")[0],
+                "family": "c1" if "-c1" in run else "c2",
+                "with_S": any(r["unit"] == "S" for r in prog["rounds"]),
+                "rounds": [0] + [int(r["unit"][1:]) for r in rounds],
+                "remaining": [1.0] + [r["nonzero"] / base for r in rounds],
+            }
+        )
+    return out
+
+
+def plot(series: list[dict], family: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for s in series:
+        if s["family"] != family:
+            continue
+        ax.plot(
+            s["rounds"],
+            s["remaining"],
+            "-" if s["with_S"] else "--",
+            marker="o",
+            ms=3,
+            label=s["run"] + ("" if s["with_S"] else " (no S)"),
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("pruning round")
+    ax.set_ylabel("non-zero weights left (fraction of the baseline)")
+    ax.set_title(f"{family.upper()} runs: remaining parameters per round")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    series = curves()
+    (ROOT / "results" / "pruning_curves.json").write_text(json.dumps(series, indent=1))
+    for family in ("c1", "c2"):
+        plot(series, family, ROOT / "docs" / "figures" / f"pruning_curves_{family}.png")
+    print(f"{len(series)} runs -> results/pruning_curves.json, docs/figures/pruning_curves_*.png")
+
+
+if __name__ == "__main__":
+    main()

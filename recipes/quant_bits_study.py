@@ -19,11 +19,11 @@ import csv
 import json
 from pathlib import Path
 
-import soundfile as sf
 import torch
 import yaml
 
-from secomp.compress.quantize import choose_bits, kmeans_quantize
+from secomp.audio import SAMPLE_RATE, load_audio
+from secomp.compress.quantize import choose_bits, quantize_model
 from secomp.io.modelio import load_model
 from secomp.structure.groups import prunable_tensors
 from secomp.train import model_loss
@@ -35,10 +35,11 @@ def _pairs(folder: Path, n: int, seconds: float = 4.0) -> tuple[torch.Tensor, to
     """Every other row of the manifest (SNRs alternate) up to n: noisy, clean [n, samples]."""
     rows = list(csv.DictReader(open(folder / "manifest.csv")))[: 2 * n : 2]
 
+    n_samples = int(seconds * SAMPLE_RATE)
+
     def seg(name: str) -> torch.Tensor:
-        x, sr = sf.read(folder / name, dtype="float32")
-        x = torch.from_numpy(x)[: int(seconds * sr)]
-        return torch.nn.functional.pad(x, (0, int(seconds * sr) - x.numel()))
+        x = torch.from_numpy(load_audio(folder / name, check=False))[:n_samples]
+        return torch.nn.functional.pad(x, (0, n_samples - x.numel()))
 
     return (
         torch.stack([seg(r["noisy"]) for r in rows]),
@@ -58,8 +59,7 @@ def study(model: torch.nn.Module, power: float, noisy, clean, tolerance: float) 
     orig = {t.name: params[t.name].detach().clone() for t in tensors}
 
     def clustered(bits: dict[str, int]) -> float:
-        for t in tensors:
-            params[t.name].copy_(kmeans_quantize(orig[t.name], None, 2 ** bits[t.name]).weight())
+        quantize_model(model, tensors, None, bits_by_name=bits)
         out = loss(model)
         for t in tensors:
             params[t.name].copy_(orig[t.name])

@@ -43,7 +43,8 @@ case "${1:-}" in
       [ -f checkpoints/$n/model.safetensors ] && continue
       ls "$d$n".fp16.* > /dev/null 2>&1 || continue
       mkdir -p checkpoints/$n
-      python3 recipes/fp16_shards.py unpack "$d$n" checkpoints/$n/model.safetensors || exit 1
+      # a model whose shards have not all arrived waits for a later call; the others go on
+      python3 recipes/fp16_shards.py unpack "$d$n" checkpoints/$n/model.safetensors 2>&1 | tail -1
     done
     ls -la checkpoints/*/model.safetensors ;;
   bench)
@@ -61,13 +62,19 @@ case "${1:-}" in
     bash "$0" banks || exit 1  # decoded once here, not once per job
     for job in ${JOBS:-crn-v6:c2-fast gcrn-v6:c2-fast}; do
       # MODEL:PIPELINE[:TAG[:KEY=VALUE,...]] -> runs/MODEL-PIPELINE[-TAG], with those overrides
-      # (values without commas or spaces; give a run with other overrides its own TAG)
+      # (values without spaces; a ';' in a value is a comma, so stages=[P;Q] is stages=[P,Q];
+      # give a run with other overrides its own TAG)
       IFS=: read -r m p tag extra <<< "$job"
       [[ "$tag" == *=* ]] && { echo "$job: the third field is a tag (MODEL:PIPELINE:TAG:K=V,...)" >&2; exit 2; }
       out=runs/$m-$p${tag:+-$tag}
+      # a job whose weights are not here yet, or that already runs, is left out (the v9 lease
+      # started one twice on the same folder)
+      [ -f checkpoints/$m/model.safetensors ] || { echo "$job: no checkpoints/$m yet, not started"; continue; }
+      pgrep -f "[-]-out $out( |\$)" > /dev/null && { echo "$job: already running, not started again"; continue; }
       # mixfrom=CONFIG (among the overrides): fine-tune on that training config's mix instead
       cfg=$m; [[ ",$extra," =~ ,mixfrom=([^,]*), ]] && cfg=${BASH_REMATCH[1]}
       extra=$(echo ",$extra," | sed -E 's/,mixfrom=[^,]*,/,/; s/^,//; s/,$//')
+      overrides=${extra//,/ }; overrides=${overrides//;/,}
       # fine-tune on what the model was trained on: its config's mix and loss_power
       mix=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))["mix"]))' \
         configs/train/$cfg.yaml) || exit 1
@@ -78,7 +85,7 @@ case "${1:-}" in
       # would oversubscribe the 16 cores
       OMP_NUM_THREADS=${THREADS:-2} setsid nohup timeout -s INT ${LIMIT:-900} python3 -m secomp.cli compress \
         checkpoints/$m/model.safetensors --pipeline $p --data "$DATA" --out $out --resume \
-        --quiet train.bank_cache=$CACHE "train.mix=$mix" train.loss_power=$power ${extra//,/ } \
+        --quiet train.bank_cache=$CACHE "train.mix=$mix" train.loss_power=$power $overrides \
         >> $out.log 2>&1 < /dev/null &
     done
     sleep 20; tail -n 3 runs/*.log ;;

@@ -18,7 +18,13 @@ SYSTEMS = (
     ("sep", "sep (v5 period, 12 min)"),
     ("sep-demo", "sep-demo (bundled, demo size)"),
     ("sep-c1", "sep-C1 (`models/sep-c1.secomp`, from sep-v3)"),
+    ("sep-c1-short", "sep-C1 without the width search (all 5 bits; replaced)"),
     ("sep-c2-slim", "sep-C2-slim"),
+)
+# the run behind models/sep-c1.secomp and the overrides it ran with
+SEP_C1_RUN = "sep-v3-c1-qs"
+SEP_C1_OVERRIDES = (
+    "rounds=4 distill=20 reg_steps=400 finetune_steps=500 centroid_steps=300 quant_bits_max=8"
 )
 CORPORA = (("speechocean762", "so762"), ("librispeech_train-clean-5", "LS"))
 TALKER = (("stoi", "STOI", 3), ("pesq", "PESQ", 2))
@@ -36,8 +42,11 @@ def _cells(r: dict) -> list[str]:
 
 
 def section() -> list[str]:
-    rows = [(k, label, ev, info) for k, label in SYSTEMS
-            if (ev := _load(RESULTS / f"{k}.json")) and (info := _load(RESULTS / f"{k}.info.json"))]
+    rows = [
+        (k, label, ev, info)
+        for k, label in SYSTEMS
+        if (ev := _load(RESULTS / f"{k}.json")) and (info := _load(RESULTS / f"{k}.info.json"))
+    ]
     L = ["## Two-talker separation (issue 15)", ""]
     if not rows:
         return L + ["No results yet (`bash recipes/evaluate_sep.sh NAME=MODEL ...`).", ""]
@@ -58,12 +67,19 @@ def section() -> list[str]:
     for _, label, ev, info in rows:
         macs = info.get("macs_4s", {})
         g = macs.get("slimmed") or macs.get("dense")
-        L.append(f"| {label} | {info['params']:,} | {info['file_bytes']:,} |"
-                 f" {info['compression_ratio']:.1f}x | {g / 1e9:.2f} | " + " | ".join(_cells(ev))
-                 + " |")
-    L += ["", "Per corpus of the first talker (SI-SDRi / SDRi in dB):", "",
-          "| model | " + " | ".join(f"{lab} n | {lab} SI-SDRi | {lab} SDRi" for _, lab in CORPORA)
-          + " |", "|---|" + "---|---|---|" * len(CORPORA)]
+        L.append(
+            f"| {label} | {info['params']:,} | {info['file_bytes']:,} |"
+            f" {info['compression_ratio']:.1f}x | {g / 1e9:.2f} | " + " | ".join(_cells(ev)) + " |"
+        )
+    L += [
+        "",
+        "Per corpus of the first talker (SI-SDRi / SDRi in dB):",
+        "",
+        "| model | "
+        + " | ".join(f"{lab} n | {lab} SI-SDRi | {lab} SDRi" for _, lab in CORPORA)
+        + " |",
+        "|---|" + "---|---|---|" * len(CORPORA),
+    ]
     for _, label, ev, _ in rows:
         bc = ev.get("by_corpus", {})
         cells = []
@@ -74,24 +90,49 @@ def section() -> list[str]:
     ev_by = {k: ev for k, _, ev, _ in rows}
     if "sep-c1" in ev_by and "sep-v3" in ev_by:
         d = ev_by["sep-c1"]["si_sdri"] - ev_by["sep-v3"]["si_sdri"]
-        L += ["", "sep-C1 is `secomp compress checkpoints/sep-v3/model.safetensors --pipeline c1"
-              " rounds=4 distill=20 reg_steps=400 finetune_steps=500 centroid_steps=300` with the"
-              " PIT loss in every fine-tuning phase (`recipes/gpu_v5.sh compress`, record in"
-              " `results/compress/sep-v3-c1-short/`; the file is the run's own, byte for byte)."
-              f" Against sep-v3 its SI-SDRi changes by **{d:+.2f} dB** on this test set (goal:"
-              " within 0.5 dB at >= 20x; " + ("met" if d >= -0.5 else "missed") + "). On the"
-              " run's 16 valid mixtures the change was -0.34 dB; nearly all of the loss comes"
-              " from the 5-bit quantization (valid SI-SDR 2.19 dB after P4, 1.79 dB after Q)."]
+        valid = {
+            r["unit"]: r["si_sdr"]
+            for r in _load(ROOT / "results" / "compress" / SEP_C1_RUN / "progress.json")["rounds"]
+        }
+        base = _load(ROOT / "results" / "compress" / SEP_C1_RUN / "progress.json")["before"]
+        L += [
+            "",
+            "sep-C1 is `secomp compress checkpoints/sep-v3/model.safetensors --pipeline c1"
+            f" {SEP_C1_OVERRIDES}` with the PIT loss in every fine-tuning phase"
+            " (`recipes/gpu_v5.sh compress`, record in"
+            f" `results/compress/{SEP_C1_RUN}/`; the file is the run's own, byte for byte)."
+            f" Against sep-v3 its SI-SDRi changes by **{d:+.2f} dB** on this test set (goal:"
+            " within 0.5 dB at >= 20x; " + ("met" if d >= -0.5 else "missed") + "). On the"
+            f" run's 16 valid mixtures: SI-SDR {base['si_sdr']:.2f} dB before, {valid['P4']:.2f}"
+            f" after P4, {valid['Q-kmeans']:.2f} after k-means, {valid['Q']:.2f} after centroid"
+            " tuning. The search gave the first encoder convolution 6 bits and the last"
+            " decoder convolution 8 (`quant_bits_Q.csv`).",
+        ]
+        if "sep-c1-short" in ev_by:
+            d0 = ev_by["sep-c1-short"]["si_sdri"] - ev_by["sep-v3"]["si_sdri"]
+            L[-1] += (
+                " The sep-C1 it replaces (the same settings without the search, all tensors"
+                " at 5 bits, `results/compress/sep-v3-c1-short/`) changed SI-SDRi by"
+                f" {d0:+.2f} dB, nearly all of it in the quantization (valid 2.19 dB after"
+                " P4, 1.79 dB after Q)."
+            )
     best = max(ev["si_sdri"] for k, _, ev, _ in rows if not k.startswith("sep-c"))
-    L += ["", f"Goal: the uncompressed model at >= 8 dB SI-SDRi. Best so far: **{best:.2f} dB**"
-          + (" (met)." if best >= 8 else
-             " (missed). Every separation run stopped while its valid SI-SDR was still"
-             " rising, after 12-30 minutes of a GPU shared with other trainings. Per training"
-             " step the small model learns fastest: at 4,000 steps the valid loss was -5.0 dB"
-             " for the 0.17 M-parameter `sep-demo`, -1.5 dB for the 4.7 M `sep` and -1.9 dB"
-             " for the 2.5 M `sep-v3` (results/training/v5, v7), so the larger models are"
-             " undertrained, not too small; what would close it is hours, not minutes, of"
-             " training (or a learning-rate schedule tuned for the larger sizes)."), ""]
+    L += [
+        "",
+        f"Goal: the uncompressed model at >= 8 dB SI-SDRi. Best so far: **{best:.2f} dB**"
+        + (
+            " (met)."
+            if best >= 8
+            else " (missed). Every separation run stopped while its valid SI-SDR was still"
+            " rising, after 12-30 minutes of a GPU shared with other trainings. Per training"
+            " step the small model learns fastest: at 4,000 steps the valid loss was -5.0 dB"
+            " for the 0.17 M-parameter `sep-demo`, -1.5 dB for the 4.7 M `sep` and -1.9 dB"
+            " for the 2.5 M `sep-v3` (results/training/v5, v7), so the larger models are"
+            " undertrained, not too small; what would close it is hours, not minutes, of"
+            " training (or a learning-rate schedule tuned for the larger sizes)."
+        ),
+        "",
+    ]
     return L
 
 

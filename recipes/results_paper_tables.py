@@ -1,0 +1,201 @@
+"""The paper's three tables for the committed corpus-v2 artifacts (issue 13, item 4): size, quality
+per SNR on both test sets beside the uncompressed baseline, and MACs for a 4-s mixture.
+
+Called by recipes/make_results.py (a section of docs/results.md) and runnable alone to write the
+same numbers as JSON:
+
+    python recipes/results_paper_tables.py --json results/paper_tables.json
+
+Reads only committed files: the artifacts (`secomp info` of each, `secomp.info.model_info`), the
+test-set evaluations `secomp evaluate models/FILE.secomp --pairs testsets/SET_v2 --json
+results/compressed_v2/FILE_SET.json`, and the baselines' evaluations of the same test sets
+(results/baselines_v6/, results/baselines_v7/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from secomp.info import model_info
+from secomp.models.registry import build_model
+from secomp.structure.macs import count_macs
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = ("matched", "untrained")
+SNRS = ("-5", "0", "5", "10", "15")
+METRICS = (("stoi", "STOI", 3), ("pesq", "PESQ", 2), ("si_sdr", "SI-SDR (dB)", 1))
+# artifact name (models/NAME.secomp), pipeline, the baseline it was made from, its run record
+# (results/compress/RUN/); C2-fast files are slimmed (they compute what the pruned model computes)
+ARTIFACTS = (
+    ("lstm-c1", "C1", "lstm-v6", "lstm-v6-c1-r6q"),
+    ("crn-c2-fast", "C2-fast, slimmed", "crn-v6", "crn-v6-c2-fast"),
+    ("lstm-c2-fast", "C2-fast, slimmed", "lstm-v6", "lstm-v6-c2-fast"),
+    ("gcrn-c2-fast", "C2-fast, slimmed", "gcrn-v6", "gcrn-v6-c2-fast-qs"),
+)
+# the issue's bounds: (minimum ratio vs dense fp32, PESQ loss allowed, STOI loss allowed) at
+# every SNR of both test sets
+BOUNDS = {"C1": (40.0, 0.1, 0.01), "C2-fast, slimmed": (12.0, 0.15, None)}
+
+
+def _load(p: Path) -> dict | None:
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _baseline_eval(base: str, test_set: str) -> dict | None:
+    for d in ("baselines_v7", "baselines_v6"):
+        r = _load(ROOT / "results" / d / f"{base}_{test_set}.json")
+        if r:
+            return r
+    return None
+
+
+def collect() -> list[dict]:
+    """One row per committed artifact: size, MACs, and per set, SNR and metric the enhanced score
+    of the artifact and of its baseline (None where an evaluation is missing)."""
+    rows = []
+    for name, pipeline, base, run in ARTIFACTS:
+        path = ROOT / "models" / f"{name}.secomp"
+        if not path.exists():
+            continue
+        info = model_info(path)
+        row = {
+            "artifact": f"models/{name}.secomp",
+            "pipeline": pipeline,
+            "baseline": base,
+            "run": run,
+            "params_dense": info.get("unslimmed_params", info["params"]),
+            "params": info["params"],
+            "nonzero": info["nonzero_params"],
+            "file_bytes": info["file_bytes"],
+            "file_mib": info["file_mib"],
+            "dense_fp32_bytes": info["dense_fp32_bytes"],
+            "ratio": info["compression_ratio"],
+            # the uncompressed baselines are the architectures' default (paper) sizes
+            "macs_4s": {"uncompressed": count_macs(build_model(info["arch"]))["dense"]}
+            | info["macs_4s"],
+            "quality": {},
+        }
+        for s in SETS:
+            r = _load(ROOT / "results" / "compressed_v2" / f"{name}_{s}.json")
+            b = _baseline_eval(base, s)
+            if not (r and b):
+                continue
+            row["quality"][s] = {
+                k: {
+                    x: {
+                        "compressed": r["by_snr"][x]["enhanced"][k],
+                        "baseline": b["by_snr"][x]["enhanced"][k],
+                        "noisy": b["by_snr"][x]["noisy"][k],
+                    }
+                    for x in SNRS
+                }
+                for k, _, _ in METRICS
+            }
+        rows.append(row)
+    return rows
+
+
+def verdict(row: dict) -> tuple[bool, str]:
+    """Whether the artifact meets its pipeline's bound on both test sets, and the worst cells."""
+    min_ratio, d_pesq, d_stoi = BOUNDS[row["pipeline"]]
+    if set(row["quality"]) != set(SETS):
+        return False, "not evaluated on both test sets"
+    worst = {}
+    for s, q in row["quality"].items():
+        for k in ("pesq", "stoi"):
+            for x, c in q[k].items():
+                d = c["compressed"] - c["baseline"]
+                if k not in worst or d < worst[k][0]:
+                    worst[k] = (d, s, x)
+    ok = row["ratio"] >= min_ratio and worst["pesq"][0] >= -d_pesq
+    if d_stoi is not None:
+        ok = ok and worst["stoi"][0] >= -d_stoi
+    text = ", ".join(
+        f"worst {k.upper()} {d:+.3f} ({s}, {x} dB)" for k, (d, s, x) in sorted(worst.items())
+    )
+    bound = f">= {min_ratio:.0f}x, PESQ within {d_pesq}" + (
+        f", STOI within {d_stoi:.2f}" if d_stoi is not None else ""
+    )
+    return ok, f"{row['ratio']:.1f}x; {text}; bound {bound}"
+
+
+def section(rows: list[dict] | None = None) -> list[str]:
+    rows = collect() if rows is None else rows
+    if not rows:
+        return []
+    L = [
+        "### The paper's tables for the committed artifacts",
+        "",
+        "`python recipes/results_paper_tables.py --json results/paper_tables.json` (every number"
+        " below is in that JSON). Sizes and MACs: `secomp info models/FILE.secomp --json`"
+        " (bytes are the file's own). Quality: `secomp evaluate models/FILE.secomp --pairs"
+        " testsets/SET_v2 --json results/compressed_v2/FILE_SET.json`, 250 mixtures per set"
+        " (50 per SNR), beside the baseline's evaluation on the same mixtures.",
+        "",
+        "Size (dense parameters of the architecture, parameters the file holds after slimming,"
+        " non-zero weights, file bytes and MiB, ratio against the dense fp32 baseline):",
+        "",
+        "| artifact | pipeline | from | dense params | params in file | non-zero | bytes | MiB |"
+        " ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        L.append(
+            f"| `{r['artifact']}` | {r['pipeline']} | {r['baseline']} | {r['params_dense']:,} |"
+            f" {r['params']:,} | {r['nonzero']:,} | {r['file_bytes']:,} | {r['file_mib']:.2f} |"
+            f" {r['ratio']:.1f}x |"
+        )
+    L += [
+        "",
+        "MACs to process a 4-s mixture (the paper's Table 3): the uncompressed architecture,"
+        " the compressed model counting only its non-zero weights, and what it computes after"
+        " slimming (what `secomp slim` leaves: the C2-fast files are already slimmed; an"
+        " unstructured C1 file computes as densely as its baseline unless whole units are"
+        " zero, and its non-zero MACs need sparse kernels to be saved):",
+        "",
+        "| artifact | dense, uncompressed (G) | non-zero only (G) | after slimming (G) |"
+        " fewer MACs after slimming |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        m = r["macs_4s"]
+        L.append(
+            f"| `{r['artifact']}` | {m['uncompressed'] / 1e9:.2f} | {m['nonzero'] / 1e9:.2f} |"
+            f" {m['slimmed'] / 1e9:.2f} | {m['uncompressed'] / m['slimmed']:.2f}x |"
+        )
+    for k, label, nd in METRICS:
+        L += [
+            "",
+            f"{label} per SNR, compressed (change against its baseline):",
+            "",
+            "| artifact | set | " + " | ".join(f"{x} dB" for x in SNRS) + " |",
+            "|---|---|" + "---|" * len(SNRS),
+        ]
+        for r in rows:
+            for s, q in r["quality"].items():
+                cells = [
+                    f"{c['compressed']:.{nd}f} ({c['compressed'] - c['baseline']:+.{nd + 1}f})"
+                    for c in (q[k][x] for x in SNRS)
+                ]
+                L.append(f"| `{r['artifact']}` | {s} | " + " | ".join(cells) + " |")
+    L += ["", "Against the issue's bounds (every SNR of both test sets):", ""]
+    for r in rows:
+        ok, text = verdict(r)
+        L.append(f"- `{r['artifact']}`: " + ("**met**" if ok else "**missed**") + f" ({text})")
+    return L + [""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", type=Path, help="write the rows here")
+    args = ap.parse_args()
+    rows = collect()
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    print("\n".join(section(rows)))
+
+
+if __name__ == "__main__":
+    main()

@@ -90,11 +90,9 @@ def section() -> list[str]:
     ev_by = {k: ev for k, _, ev, _ in rows}
     if "sep-c1" in ev_by and "sep-v3" in ev_by:
         d = ev_by["sep-c1"]["si_sdri"] - ev_by["sep-v3"]["si_sdri"]
-        valid = {
-            r["unit"]: r["si_sdr"]
-            for r in _load(ROOT / "results" / "compress" / SEP_C1_RUN / "progress.json")["rounds"]
-        }
-        base = _load(ROOT / "results" / "compress" / SEP_C1_RUN / "progress.json")["before"]
+        prog = _load(ROOT / "results" / "compress" / SEP_C1_RUN / "progress.json") or {}
+        valid = {r["unit"]: r["si_sdr"] for r in prog.get("rounds", [])}
+        base = prog.get("before", {"si_sdr": float("nan")})
         L += [
             "",
             "sep-C1 is `secomp compress checkpoints/sep-v3/model.safetensors --pipeline c1"

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from results_paper_tables import section as paper_tables  # recipes/ is on sys.path
+from results_paper_tables import within
 
 from secomp.compress.pipeline import Progress
 from secomp.info import model_info
@@ -373,25 +374,20 @@ def section() -> list[str]:
             continue
         nbytes, _ = _kept(run, summary)
         dense = summary["before"]["dense_fp32_bytes"]
-        # issue 13's bounds: C1 >= 40x, PESQ within 0.1, STOI within 1 point; C2-slim >= 12x,
-        # PESQ within 0.15 (the slimmed file, where there is one, is the C2 artifact)
+        # the slimmed file, where there is one, is the C2 artifact
         note = ""
         if pipe.startswith("c2"):
-            slim_info = _load(ROOT / "results" / "compress" / run / "slim_info.json")
             if slim and (ROOT / slim).exists():
                 nbytes = model_info(ROOT / slim)["file_bytes"]
-            elif slim_info:  # slimmed here, not committed
-                nbytes = slim_info["file_bytes"]
-            ok = dense / nbytes >= 12 and w["pesq"][0] >= -0.15
-            bound = ">= 12x, PESQ within 0.15"
-            if ok and w["stoi"][0] < -0.02:
-                note = (
-                    " by PESQ alone, which is all the C2 bound names; its STOI loss of more"
-                    " than 2 points is why the file is not committed"
-                )
-        else:
-            ok = dense / nbytes >= 40 and w["pesq"][0] >= -0.1 and w["stoi"][0] >= -0.01
-            bound = ">= 40x, PESQ within 0.1, STOI within 1 point"
+            elif slim_info := _load(ROOT / "results" / "compress" / run / "slim_info.json"):
+                nbytes = slim_info["file_bytes"]  # slimmed here, not committed
+        pipeline = "C2-fast, slimmed" if pipe.startswith("c2") else "C1"
+        ok, bound = within(pipeline, dense / nbytes, w["pesq"][0], w["stoi"][0])
+        if ok and pipe.startswith("c2") and w["stoi"][0] < -0.02:
+            note = (
+                " by PESQ alone, which is all the C2 bound names; its STOI loss of more"
+                " than 2 points is why the file is not committed"
+            )
         L.append(
             f"- {run} ({dense / nbytes:.1f}x): on the valid split (100 mixtures, point"
             f" estimates) worst PESQ change {w['pesq'][0]:+.3f} ({w['pesq'][1]} dB), worst STOI"

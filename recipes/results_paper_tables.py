@@ -97,9 +97,21 @@ def collect() -> list[dict]:
     return rows
 
 
+def within(pipeline: str, ratio: float, worst_pesq: float, worst_stoi: float) -> tuple[bool, str]:
+    """Whether a ratio and the worst PESQ / STOI changes meet the pipeline's bound in BOUNDS,
+    and the bound in words."""
+    min_ratio, d_pesq, d_stoi = BOUNDS[pipeline]
+    ok = ratio >= min_ratio and worst_pesq >= -d_pesq
+    if d_stoi is not None:
+        ok = ok and worst_stoi >= -d_stoi
+    bound = f">= {min_ratio:.0f}x, PESQ within {d_pesq}" + (
+        f", STOI within {d_stoi * 100:g} point" if d_stoi is not None else ""
+    )
+    return ok, bound
+
+
 def verdict(row: dict) -> tuple[bool, str]:
     """Whether the artifact meets its pipeline's bound on both test sets, and the worst cells."""
-    min_ratio, d_pesq, d_stoi = BOUNDS[row["pipeline"]]
     if set(row["quality"]) != set(SETS):
         return False, "not evaluated on both test sets"
     worst = {}
@@ -109,14 +121,9 @@ def verdict(row: dict) -> tuple[bool, str]:
                 d = c["compressed"] - c["baseline"]
                 if k not in worst or d < worst[k][0]:
                     worst[k] = (d, s, x)
-    ok = row["ratio"] >= min_ratio and worst["pesq"][0] >= -d_pesq
-    if d_stoi is not None:
-        ok = ok and worst["stoi"][0] >= -d_stoi
+    ok, bound = within(row["pipeline"], row["ratio"], worst["pesq"][0], worst["stoi"][0])
     text = ", ".join(
         f"worst {k.upper()} {d:+.3f} ({s}, {x} dB)" for k, (d, s, x) in sorted(worst.items())
-    )
-    bound = f">= {min_ratio:.0f}x, PESQ within {d_pesq}" + (
-        f", STOI within {d_stoi:.2f}" if d_stoi is not None else ""
     )
     return ok, f"{row['ratio']:.1f}x; {text}; bound {bound}"
 

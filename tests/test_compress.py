@@ -603,3 +603,29 @@ def test_quantization_widths_are_checked_before_anything_runs():
         _, _, cfg = load_pipeline("c1", [bad])
         with pytest.raises(ValueError, match="quant_bits"):
             _check_choices(cfg)
+
+
+def test_save_pruned_writes_the_model_before_q_as_a_loadable_file(tmp_path):
+    """save_pruned: OUT/pruned.secomp is the model after the last P round (the P / S+P
+    ablation variant): it loads, holds exactly the non-zero weights that round recorded, is
+    not clustered, and is larger than the quantized result."""
+    from secomp.io.format import load_artifact, save_artifact
+
+    result, _ = _channel_compress(
+        ConvGRUNorm(),
+        tmp_path,
+        dict(lr=1e-2, valid_every=5, log_every=5),
+        stages=["P", "Q"],
+        rounds=1,
+        quant_bits=3,
+        centroid_steps=2,
+        save_pruned=True,
+    )
+    pruned = load_artifact(tmp_path / "pruned.secomp", model=ConvGRUNorm())
+    last_p = [r for r in result.progress.rounds if r["unit"].startswith("P")][-1]
+    assert sum(int((p != 0).sum()) for p in pruned.parameters()) == last_p["nonzero"]
+    assert last_p["nonzero"] < sum(p.numel() for p in pruned.parameters())
+    weights = dict(pruned.named_parameters())["gru.weight_hh_l1"].detach()
+    assert len(torch.unique(weights[weights != 0])) > 2**3  # not on a 3-bit codebook
+    final = save_artifact(result.model.cpu().eval(), tmp_path / "final.secomp", result.tensors)
+    assert final < (tmp_path / "pruned.secomp").stat().st_size

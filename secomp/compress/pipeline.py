@@ -91,6 +91,9 @@ class CompressConfig:
     # evaluation and training of every fine-tuning phase
     quality_items: int = 16
     distill: float = 0.0  # weight of the distance to the uncompressed model's output
+    # write OUT/pruned.secomp, the pruned model before Q (fp32 codebook-free), when Q starts:
+    # the P and S+P variants of the ablations as files
+    save_pruned: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -248,6 +251,14 @@ def valid_quality(model: nn.Module, batches, n_items: int) -> dict[str, float]:
             break
     model.train(was)
     return {k: (sum(v) / len(v) if v else math.nan) for k, v in scores.items()}
+
+
+def save_pruned(model: nn.Module, tensors: list[PrunableTensor], path: Path) -> int:
+    """Write `model` as it is now (fp32, its zeros packed away; a copy on the CPU, so the run
+    goes on where it was) to `path` atomically; returns the file's bytes."""
+    from ..io.format import save_artifact
+
+    return save_artifact(copy.deepcopy(model).cpu().eval(), path, tensors)
 
 
 def model_stats(model: nn.Module, tensors: list[PrunableTensor]) -> dict[str, Any]:
@@ -635,6 +646,8 @@ def compress(
     for unit in plan_units(cfg):
         if unit in run.prog.done or (unit.startswith("P") and run.prog.stopped):
             continue
+        if unit == "Q" and cfg.save_pruned and not (out / "pruned.secomp").exists():
+            save_pruned(model, tensors, out / "pruned.secomp")
         STAGES[unit[0]](run, unit)
     result = CompressResult(model, state.masks, state.books, tensors, run.prog)
     run.prog.after_sparsity = sparsity(state.masks)

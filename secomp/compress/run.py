@@ -121,5 +121,8 @@ def run_compress(
         "rounds": prog.rounds,
         "reg_lambda_abs": prog.reg_lambda_abs,
     }
+    if (pruned := out_dir / "pruned.secomp").exists():  # save_pruned: the model before Q
+        summary["pruned_artifact"] = str(pruned)
+        summary["pruned_artifact_bytes"] = pruned.stat().st_size
     write_text(out_dir / "summary.json", json.dumps(summary, indent=1))
     return summary

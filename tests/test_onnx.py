@@ -18,6 +18,14 @@ def test_export_parity_small_models(name, tmp_path):
     assert onnx_parity(model, path) <= 1e-4
 
 
+def test_export_parity_separation_model(tmp_path):
+    """The separation network (its core takes [B, 3, T, F] features) exports like the others."""
+    torch.manual_seed(0)
+    model = build_model("sep", channels=[4, 8, 8, 8, 8], lstm_hidden=32)
+    path = export_onnx(model, tmp_path / "sep.onnx")
+    assert onnx_parity(model, path) <= 1e-4
+
+
 def test_export_compressed_artifact(tmp_path):
     """The demo model pruned to half its weights and 4-bit k-means quantized, written as a
     .secomp file, loaded back and exported: the export is of the compressed weights."""

@@ -41,6 +41,8 @@ class _Core(nn.Module):
 def example_input(model: nn.Module, frames: int = 100, batch: int = 1) -> torch.Tensor:
     """A real-valued input of the right layout (uniform noise; magnitudes are non-negative)."""
     g = torch.Generator().manual_seed(0)
+    if hasattr(model, "example_core_input"):  # a model that says its own layout (separation)
+        return model.example_core_input(frames, batch, g)
     if isinstance(model, MagnitudeModel):
         return torch.rand(batch, frames, N_BINS, generator=g)
     if isinstance(model, ComplexModel):

@@ -96,6 +96,7 @@ class SepCRN(nn.Module):
     ):
         super().__init__()
         self.mixture_consistency = mixture_consistency
+        self.n_bins = n_bins
         channels = tuple(channels)
         freqs = conv_freqs(n_bins, len(channels))
         cin = (3,) + channels[:-1]
@@ -113,6 +114,10 @@ class SepCRN(nn.Module):
         )
         # the last decoder layer is linear (mask values of either sign), so no norm for it
         self.dec_norm = nn.ModuleList(nn.BatchNorm2d(o) for o in dec_out[:-1])
+
+    def example_core_input(self, frames: int, batch: int, generator: torch.Generator):
+        """An input of `core`'s layout, [B, 3, T, F] (for export and tracing)."""
+        return torch.randn(batch, 3, frames, self.n_bins, generator=generator) * 0.5
 
     def core(self, feats: torch.Tensor) -> torch.Tensor:
         """[B, 3, T, F] features -> [B, 4, T, F] complex masks (re1, im1, re2, im2)."""

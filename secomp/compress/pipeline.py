@@ -91,8 +91,8 @@ class CompressConfig:
     # evaluation and training of every fine-tuning phase
     quality_items: int = 16
     distill: float = 0.0  # weight of the distance to the uncompressed model's output
-    # write OUT/pruned.secomp, the pruned model before Q (fp32 codebook-free), when Q starts:
-    # the P and S+P variants of the ablations as files
+    # write OUT/pruned.secomp, the pruned model before Q (fp32 codebook-free), when Q starts
+    # after at least one P round: the P and S+P variants of the ablations as files
     save_pruned: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -254,11 +254,11 @@ def valid_quality(model: nn.Module, batches, n_items: int) -> dict[str, float]:
 
 
 def save_pruned(model: nn.Module, tensors: list[PrunableTensor], path: Path) -> int:
-    """Write `model` as it is now (fp32, its zeros packed away; a copy on the CPU, so the run
-    goes on where it was) to `path` atomically; returns the file's bytes."""
+    """Write `model` as it is now (fp32, its zeros packed away; the encoder copies each tensor
+    to the CPU, so the model stays where it is) to `path` atomically; returns the bytes."""
     from ..io.format import save_artifact
 
-    return save_artifact(copy.deepcopy(model).cpu().eval(), path, tensors)
+    return save_artifact(model, path, tensors)
 
 
 def model_stats(model: nn.Module, tensors: list[PrunableTensor]) -> dict[str, Any]:
@@ -646,7 +646,8 @@ def compress(
     for unit in plan_units(cfg):
         if unit in run.prog.done or (unit.startswith("P") and run.prog.stopped):
             continue
-        if unit == "Q" and cfg.save_pruned and not (out / "pruned.secomp").exists():
+        pruned = [u for u in run.prog.done if u.startswith("P")]
+        if unit == "Q" and cfg.save_pruned and pruned and not (out / "pruned.secomp").exists():
             save_pruned(model, tensors, out / "pruned.secomp")
         STAGES[unit[0]](run, unit)
     result = CompressResult(model, state.masks, state.books, tensors, run.prog)

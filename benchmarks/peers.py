@@ -312,7 +312,8 @@ def table(folders: list[Path]) -> str:
         "command); test sets from `recipes/make_testsets_v2.sh` (250 mixtures each, 50 per SNR:",
         "35 speechocean762 = so762, 15 LibriSpeech). Cells: enhanced mean (gain over the noisy",
         "input ± 95% interval half-width of the paired gain). Columns after the peers, where",
-        "present, are secomp models scored by `secomp evaluate` on the same files.",
+        "present, are secomp models scored by `secomp evaluate` on the same files (`crn-c1`,",
+        "`gcrn-c1`: the v1-era files, results/v1ref/README.md).",
         "",
     ]
     for testset, systems in sorted(data.items()):

@@ -14,8 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 
+# the v1-era compressed files were retired from models/ when the corpus-v2 artifacts took their
+# names; their timings stay, in docs/rtf_*_v1.json
+V1_FILES_COMMIT = "eda90f4"
 RTF_NOTES = [
-    "Unstructured (C1) and structured (C2) pruning leave the dense shapes in place: PyTorch and",
+    "On the v1 tables: unstructured (C1) and structured (C2) pruning leave the dense shapes in place: PyTorch and",
     "onnxruntime multiply the zeros, so C1 and C2 do the baseline's work, within a few percent.",
     "Speed comes from `secomp slim` (`-slim` rows): the C2 model with the recurrent inputs and",
     "units, the convolution input channels and the convolution output channels nobody reads",
@@ -120,7 +123,7 @@ def main() -> None:
             "batch 32 together, with the GPU 99% busy (`results/training/v6/gpu_util_1xh200.csv`).",
             "",
         ]
-    rtf = [_load(p.name) for p in sorted(DOCS.glob("rtf_*.json"))]
+    rtf = [_load(p.name) | {"v1": p.stem.endswith("_v1")} for p in sorted(DOCS.glob("rtf_*.json"))]
     if any(rtf):
         L += [
             "## Real-time factor on CPU (`benchmarks/rtf.py`)",
@@ -138,6 +141,12 @@ def main() -> None:
                 continue
             mach = r["machine"]
             keys = [k for k in r["rows"][0] if k.endswith("t") and "rtf" in k]
+            if r["v1"]:
+                L += [
+                    "**v1-era files** (retired from `models/`; `git show"
+                    f" {V1_FILES_COMMIT}:models/NAME.secomp` gives them back):",
+                    "",
+                ]
             L += [
                 f"CPU `{mach['cpu']}`, {mach['cores']} cores, torch {mach['torch']}, "
                 f"{r['reps']} repetitions of {r['rows'][0]['audio_s']:.0f} s of speech:",
@@ -155,7 +164,10 @@ def main() -> None:
                         else (f"{sp['median']:.2f}x [{sp['ci95_low']:.2f}, {sp['ci95_high']:.2f}]")
                     )
                     cells.append(f"{row[k]:.3f} ({ratio})")
-                L.append(f"| {row['model']} | " + " | ".join(cells) + " |")
+                name = row["model"]
+                if name.endswith("-c2-fast.secomp"):  # renamed since, same bytes
+                    name += f" (now `{name.replace('-c2-fast', '-c2-slim')}`)"
+                L.append(f"| {name} | " + " | ".join(cells) + " |")
             L.append("")
         L += RTF_NOTES
     arts = sorted((ROOT / "models").glob("*.secomp"))

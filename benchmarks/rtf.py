@@ -7,8 +7,8 @@ interleaved: each repetition times every model once (in a rotated order), and a 
 median over repetitions of the paired ratio baseline time / model time, with a 95% bootstrap
 interval of that median. A speed-up is "measured" when the interval's lower end is above 1.
 
-    python benchmarks/rtf.py --baseline checkpoints/crn/model.safetensors \
-        --compressed models/crn-c1.secomp models/crn-c2-slim.secomp --json docs/rtf_crn.json
+    python benchmarks/rtf.py --baseline checkpoints/crn-v6/model.safetensors \
+        --compressed models/crn-c2-slim.secomp --json docs/rtf_crn_c2_fast.json
 """
 
 from __future__ import annotations

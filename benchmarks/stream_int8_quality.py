@@ -27,6 +27,7 @@ from secomp.io.modelio import load_model
 from secomp.metrics import all_metrics
 from secomp.stream import OnnxStep, offline_causal, stream_array
 
+# docs/stream_int8_quality.json was measured on the v1-era files of these names (commit eda90f4)
 MODELS = ("models/crn-c1.secomp", "models/crn-c2-slim.secomp", "models/gcrn-c1.secomp",
           "models/gcrn-c2-slim.secomp")
 METRICS = ("stoi", "pesq", "si_sdr")

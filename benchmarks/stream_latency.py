@@ -40,10 +40,10 @@ from secomp.stream import Streamer, algorithmic_latency_ms, block_time_summary
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
     # C2 before slimming computes as much as the baseline (dense, zeros included): not timed
-    "crn": ["models/crn-c1.secomp", "models/crn-c2-slim.secomp", "models/crn-c2-fast.secomp"],
-    "gcrn": ["models/gcrn-c1.secomp", "models/gcrn-c2-slim.secomp", "models/gcrn-c2-fast.secomp"],
-    "lstm": [],
-    "tcnn": [],
+    "crn": ["models/crn-c1.secomp", "models/crn-c2-slim.secomp"],
+    "gcrn": ["models/gcrn-c1.secomp", "models/gcrn-c2-slim.secomp"],
+    "lstm": ["models/lstm-c1.secomp", "models/lstm-c2-slim.secomp"],
+    "tcnn": ["models/tcnn-c1.secomp", "models/tcnn-c2-slim.secomp"],
 }
 
 

@@ -1,4 +1,5 @@
-"""Assemble results/baselines.json, results/compressed.json and docs/results.md from the
+"""Assemble results/baselines.json and docs/results.md (and the figures and JSONs it links to:
+recipes/fig_pruning_curves.py, recipes/results_ablations.py) from the
 evaluation JSONs (recipes/evaluate_baselines.sh, recipes/evaluate_compressed.sh), the training
 logs (results/training/) and the compression runs (results/compress/).
 
@@ -12,7 +13,9 @@ import json
 import math
 from pathlib import Path
 
-from results_compress_v2 import section as compression_v2_section  # recipes/ is on sys.path
+import fig_pruning_curves  # recipes/ is on sys.path
+import results_ablations
+from results_compress_v2 import section as compression_v2_section
 from results_sep import section as separation_section
 from results_v5 import section
 
@@ -156,34 +159,16 @@ def baselines() -> dict:
     return out
 
 
-def compressed(base: dict) -> dict:
-    out = {}
-    for j in ("crn-c1", "crn-c2", "crn-c2-slim", "gcrn-c1", "gcrn-c2", "gcrn-c2-slim"):
-        # a slimmed model computes what its C2 model computes (checked by `secomp slim`)
-        run_name = j.removesuffix("-slim")
-        sets = {s: _load(ROOT / "results" / "compressed" / f"{run_name}_{s}.json") for s in SETS}
-        f = ROOT / "models" / f"{j}.secomp"
-        if not all(sets.values()) or not f.exists():
-            continue
-        model = load_model(f)
-        params = base[j.split("-")[0]]["params"]  # of the model before compression
-        source = compression_source(j.split("-")[0], base)
-        run = Progress.load(ROOT / "results" / "compress" / run_name / "progress.json")
-        macs = count_macs(model)
-        out[j] = {
-            "file": str(f.relative_to(ROOT)),
-            "file_bytes": f.stat().st_size,
-            "mib": f.stat().st_size / 2**20,
-            "params": params,
-            "nonzero": sum(int((p != 0).sum()) for p in model.parameters()),
-            "ratio": params * 4 / f.stat().st_size,
-            "macs_4s": macs["dense"],
-            "macs_4s_nonzero": macs["nonzero"],
-            "stage_time_s": run.stage_time_s,
-            "baseline": source["file"],
-            "sets": sets,
-        }
-    return out
+# The v1-based compressed files were retired from models/ (their v2 successors took their
+# names); they stay in the history at this commit, and their numbers in results/compressed.json,
+# which was written from them while they were committed.
+V1_FILES_COMMIT = "eda90f4"
+
+
+def compressed_v1() -> dict:
+    """The v1-era compressed models as recorded in results/compressed.json (file bytes, MACs,
+    test-set scores of each file; `git show V1_FILES_COMMIT:models/NAME.secomp` gives a file)."""
+    return json.loads((ROOT / "results" / "compressed.json").read_text())
 
 
 def gcrn_c2_groupings(comp: dict) -> list[str]:
@@ -206,7 +191,7 @@ def gcrn_c2_groupings(comp: dict) -> list[str]:
             old_sets,
         ),
         (
-            "whole input channel (`conv_grouping=in_channel`, committed)",
+            "whole input channel (`conv_grouping=in_channel`, the v1 files at eda90f4)",
             comp["gcrn-c2"]["file_bytes"],
             comp["gcrn-c2-slim"]["file_bytes"],
             comp["gcrn-c2-slim"]["macs_4s"],
@@ -224,7 +209,7 @@ def gcrn_c2_groupings(comp: dict) -> list[str]:
         "faster (docs/benchmarks.md). With `conv_grouping=in_channel` a group is one input channel",
         "of a layer (all its kernels), the same C2 pipeline and settings otherwise: a slightly larger",
         "file and slightly lower quality, but half the MACs after slimming. Both runs start from the",
-        "v1 GCRN; the committed `models/gcrn-c2*.secomp` are the in-channel run.",
+        "v1 GCRN; the v1-era `models/gcrn-c2*.secomp` (commit eda90f4) were the in-channel run.",
         "",
         "| groups | C2 file bytes | slimmed file bytes | slimmed MACs 4 s (G) | valid STOI after Q | "
         "test STOI 0 dB matched / -5 dB untrained | test PESQ 0 dB matched |",
@@ -298,9 +283,8 @@ def table_quality(name: str, sets: dict, ref: dict | None = None) -> list[str]:
 
 def main() -> None:
     base = baselines()
-    comp = compressed(base)
+    comp = compressed_v1()
     (ROOT / "results" / "baselines.json").write_text(json.dumps(base, indent=1))
-    (ROOT / "results" / "compressed.json").write_text(json.dumps(comp, indent=1))
     L = [
         "# Results",
         "",
@@ -462,10 +446,12 @@ def main() -> None:
         "## Compressed (C1, C2)",
         "",
         "These were made from the **v1** CRN and GCRN (`checkpoints/v1/`), and their quality is",
-        "compared with those (`results/baselines_v1/`), not with the retrained baselines above; compressing",
-        "the retrained models is the next GPU job.",
+        "compared with those (`results/baselines_v1/`), not with the retrained baselines above.",
+        "**Retired:** the corpus-v2 artifacts took their names in `models/`; the v1 files are in",
+        f"the history (`git show {V1_FILES_COMMIT}:models/crn-c1.secomp > crn-c1-v1.secomp`) and",
+        "these numbers, measured on those files, in `results/compressed.json`.",
         "",
-        "Sizes are bytes of the committed `.secomp` files (`secomp info` reports the same number);",
+        "Sizes are bytes of the `.secomp` files (`secomp info` reports the same number);",
         "ratio = baseline params x 4 bytes / file bytes. `-slim` files are the C2 models after",
         "`secomp slim` (recurrent inputs and units, convolution input channels, and convolution",
         "output channels nobody reads removed; max |output diff| 0 for CRN, 2.1e-7 for GCRN on",
@@ -482,7 +468,7 @@ def main() -> None:
     for j, r in comp.items():
         st = ", ".join(f"{k} {v:.0f}" for k, v in r["stage_time_s"].items())
         L.append(
-            f"| {j} | `{r['file']}` | {r['file_bytes']:,} | {r['mib']:.2f} | {r['ratio']:.1f}x | "
+            f"| {j} | `{r['file']}` at {V1_FILES_COMMIT} | {r['file_bytes']:,} | {r['mib']:.2f} | {r['ratio']:.1f}x | "
             f"{r['nonzero']:,} | {r['macs_4s'] / 1e9:.2f} | {r['macs_4s_nonzero'] / 1e9:.2f} | {st} |"
         )
     L += [
@@ -545,9 +531,15 @@ def main() -> None:
         )
     L += [
         "",
-        "The 5-bit, 1600-step runs are the committed C1 models; C2 kept 4 bits and 800 steps.",
+        "The 5-bit, 1600-step runs were the v1-era C1 files; C2 kept 4 bits and 800 steps.",
     ]
     (ROOT / "docs" / "results.md").write_text("\n".join(L) + "\n")
+    # the figures and JSONs the page links to, from the same records
+    fig_pruning_curves.main()
+    ablations = results_ablations.collect()
+    (ROOT / "results" / "ablations.json").write_text(json.dumps(ablations, indent=1) + "\n")
+    if ablations["ablations"]:
+        results_ablations.plot(ablations, results_ablations.FIGURE)
     print("\n".join(L))
 
 

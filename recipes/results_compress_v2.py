@@ -4,7 +4,7 @@ Called by recipes/make_results.py; reads each run's record (results/compress/RUN
 `summary.json`/`progress.json` that `secomp compress` writes, copied from the GPU machine's
 runs/RUN/), the committed slimmed files (models/), the valid-split scores of
 recipes/select_v5.sh (results/selection_v5/RUN.json and BASELINE.json) and the interleaved
-CPU timings of benchmarks/rtf.py (docs/rtf_*_c2_fast.json). The uncompressed MACs are those of
+CPU timings of benchmarks/rtf.py (the docs/rtf_*.json of RTF). The uncompressed MACs are those of
 the architecture (`build_model(arch)`), so no baseline weights are needed here.
 """
 
@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from results_paper_tables import section as paper_tables  # recipes/ is on sys.path
-from results_paper_tables import within
+from results_ablations import section as ablations  # recipes/ is on sys.path
+from results_paper_tables import C2, file_info, uncompressed_macs, within
+from results_paper_tables import section as paper_tables
 
 from secomp.compress.pipeline import Progress
-from secomp.info import model_info
 from secomp.io.modelio import load_model
-from secomp.models.registry import build_model
 from secomp.structure.macs import count_macs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,17 +27,19 @@ SHORT = "c1 + `rounds=4 distill=20 reg_steps=400 finetune_steps=500 centroid_ste
 # the third lease's C1 runs: the short settings plus the per-tensor width search, then each
 # run's own overrides
 SHORT_Q = "c1 + `distill=20 reg_steps=400 quant_bits_max=8` +"
-# run, baseline it was made from, pipeline as run, committed slimmed file (or None)
+# run, baseline it was made from, pipeline as run, committed file (or None; the C2 runs'
+# committed files are slimmed)
 RUNS = (
-    ("crn-v6-c2-fast", "crn-v6", "c2-fast", "models/crn-c2-fast.secomp"),
+    ("crn-v6-c2-fast", "crn-v6", "c2-fast", "models/crn-c2-slim.secomp"),
     (
         "gcrn-v6-c2-fast-qs",
         "gcrn-v6",
         "c2-fast + `quant_bits=5 quant_bits_max=8`",
-        "models/gcrn-c2-fast.secomp",
+        "models/gcrn-c2-slim.secomp",
     ),
     ("gcrn-v6-c2-fast-q5", "gcrn-v6", "c2-fast + `quant_bits=5`", None),
-    ("lstm-v6-c2-fast", "lstm-v6", "c2-fast", "models/lstm-c2-fast.secomp"),
+    ("lstm-v6-c2-fast", "lstm-v6", "c2-fast", "models/lstm-c2-slim.secomp"),
+    ("tcnn-v6-c2-fast-qs", "tcnn-v6", "c2-fast (width search)", "models/tcnn-c2-slim.secomp"),
     ("tcnn-v6-c2-fast", "tcnn-v6", "c2-fast", None),
     ("gcrn-v6-c2-fast", "gcrn-v6", "c2-fast", None),
     (
@@ -48,28 +49,39 @@ RUNS = (
         "models/lstm-c1.secomp",
     ),
     (
+        "crn-v7-pow-c1-r6q",
+        "crn-v7-pow",
+        f"{SHORT_Q} `rounds=6 finetune_steps=500 centroid_steps=300 quant_bits=4`",
+        "models/crn-c1.secomp",
+    ),
+    (
+        "tcnn-v6-c1-r5q",
+        "tcnn-v6",
+        f"{SHORT_Q} `rounds=5 finetune_steps=500 centroid_steps=300 quant_bits=4`",
+        "models/tcnn-c1.secomp",
+    ),
+    (
         "gcrn-v6-c1-r4q",
         "gcrn-v6",
         f"{SHORT_Q} `rounds=4 finetune_steps=800 centroid_steps=600 quant_bits=5`",
-        None,
+        "models/gcrn-c1.secomp",
     ),
     ("crn-v7-pow-c1-short", "crn-v7-pow", SHORT, None),
     ("gcrn-v6-c1-short", "gcrn-v6", SHORT, None),
     ("lstm-v6-c1-short", "lstm-v6", SHORT, None),
     ("crn-v6-c1-short", "crn-v6", SHORT, None),
 )
-# baseline, slimmed c2-fast file as timed (the TCNN's is not committed: its quality failed),
-# the benchmark's JSON
+# baseline, slimmed C2 file as timed, the benchmark's JSON (the CRN, GCRN and LSTM files were
+# timed under their earlier names models/*-c2-fast.secomp, byte for byte the same files)
 RTF = (
-    ("crn-v6", "models/crn-c2-fast.secomp", "docs/rtf_crn_c2_fast.json"),
-    ("gcrn-v6", "models/gcrn-c2-fast.secomp", "docs/rtf_gcrn_c2_fast.json"),
-    ("lstm-v6", "models/lstm-c2-fast.secomp", "docs/rtf_lstm_c2_fast.json"),
-    ("tcnn-v6", "runs/tcnn-v6-c2-fast/slim.secomp", "docs/rtf_tcnn_c2_fast.json"),
+    ("crn-v6", "models/crn-c2-slim.secomp", "docs/rtf_crn_c2_fast.json"),
+    ("gcrn-v6", "models/gcrn-c2-slim.secomp", "docs/rtf_gcrn_c2_fast.json"),
+    ("lstm-v6", "models/lstm-c2-slim.secomp", "docs/rtf_lstm_c2_fast.json"),
+    ("tcnn-v6", "models/tcnn-c2-slim.secomp", "docs/rtf_tcnn_c2_slim.json"),
 )
-# committed file, the baseline it was made from
 # runs whose files are not committed but were tested (runs/RUN/model.secomp); the committed
 # artifacts' test-set tables are results_paper_tables.py's
-TESTED = (("gcrn-v6-c1-r4q", "gcrn-v6"),)
+TESTED: tuple[tuple[str, str], ...] = ()
 RTF_COLS = (
     ("torch_rtf_1t", "PyTorch, 1 thread"),
     ("torch_rtf_2t", "PyTorch, 2 threads"),
@@ -109,7 +121,7 @@ def run_table() -> list[str]:
             continue
         dense = prog.before.get("dense_fp32_bytes") or prog.rounds[0]["dense_fp32_bytes"]
         arch = base.split("-")[0]
-        macs = count_macs(build_model(arch))["dense"]
+        macs = uncompressed_macs(arch)["dense"]
         after = prog.rounds[-1]
         if summary is None:  # stopped before its last unit: no artifact
             L.append(
@@ -120,7 +132,7 @@ def run_table() -> list[str]:
             )
             continue
         if slim and (ROOT / slim).exists():
-            info = model_info(ROOT / slim)
+            info = file_info(ROOT / slim)
             slim_cell = f"`{slim}` {info['file_bytes']:,} ({dense / info['file_bytes']:.0f}x)"
             macs_cell = (
                 f"{macs / 1e9:.2f} -> {info['macs_4s']['slimmed'] / 1e9:.2f}"
@@ -231,7 +243,9 @@ def rtf_table() -> list[str]:
                         else ""
                     )
                 )
-            L.append(f"| `{Path(o['model']).name}` | " + " | ".join(cells) + " |")
+            # the CRN, GCRN and LSTM files were timed under their earlier names
+            timed = "" if o["model"] == slim else f" (timed as `{o['model']}`, the same bytes)"
+            L.append(f"| `{slim}`{timed} | " + " | ".join(cells) + " |")
         L.append("")
     return L
 
@@ -289,7 +303,7 @@ def macs_by_part() -> list[str]:
         arch = baseline.split("-")[0]
         parts: dict[str, list[float]] = {}
         for i, macs in enumerate(
-            (count_macs(build_model(arch)), count_macs(load_model(ROOT / slim)))
+            (uncompressed_macs(arch), count_macs(load_model(ROOT / slim)))
         ):
             for layer in macs["layers"]:
                 parts.setdefault(layer["name"].split(".")[0], [0.0, 0.0])[i] += layer["dense"] / 1e9
@@ -303,14 +317,15 @@ def section() -> list[str]:
         "## Compressing the corpus-v2 baselines (issues 13, 14)",
         "",
         'Runs of `bash recipes/gpu_v5.sh compress` (JOBS="MODEL:PIPELINE:TAG:K=V,...") on the',
-        "one H200 of three leases on 2026-12-01: in the first (crn-v6/gcrn-v6 c2-fast, the C1",
+        "one H200 of four leases on 2026-12-01: in the first (crn-v6/gcrn-v6 c2-fast, the C1",
         "`short` runs of crn-v6 and gcrn-v6) beside four trainings and up to eight other",
         "compression runs; in the second beside one to six other compression runs and no",
-        "training; in the third (the runs tagged `qs`, `r4q`, `r6q`: the Q stage's per-tensor",
-        "width search, `quant_bits_max: 8`) beside three to six others. Wall times are therefore",
-        "of a shared GPU. The runs without one of those tags ran before the `c1` and `c2-fast`",
-        "presets turned the width search on: to repeat them, add `quant_bits_max=0`. Each",
-        "run's record is in",
+        "training; in the third (the runs tagged `qs`, `r4q`, `r5q`, `r6q`: the Q stage's",
+        "per-tensor width search, `quant_bits_max: 8`) beside three to six others; in the fourth",
+        "(crn-v7-pow `r6q`, tcnn-v6 `r5q` and `qs`, and the separation runs) five at once.",
+        "Wall times are therefore of a shared GPU. The runs without one of those tags ran before",
+        "the `c1` and `c2-fast` presets turned the width search on: to repeat them, add",
+        "`quant_bits_max=0`. Each run's record is in",
         "`results/compress/RUN/` (report.md, progress.json, sensitivity CSVs and plots). The",
         "slimmed files are `secomp slim FILE -o models/...` of the kept file (the command checks",
         "output parity, max |diff| <= 1e-5, before writing). `.secomp` bytes and non-zero: the",
@@ -320,13 +335,12 @@ def section() -> list[str]:
         "**Repaired**: the first GCRN c2-fast file is the run's file with the biases of its",
         "pruned channel groups zeroed afterwards (`python recipes/zero_pruned_groups.py`; they",
         "drifted during centroid fine-tuning, a bug fixed in the pipeline before the second",
-        "lease). `models/gcrn-c2-fast.secomp` is now the third lease's run with the width",
-        "search from 5 bits, slimmed (it replaced the second lease's plain 5-bit run). The GCRN",
-        "C1 `r4q` run misses its bound (below) and is not committed; `models/gcrn-c1.secomp` is",
-        "still the v1-era file. The TCNN c2-fast run is not committed (valid STOI -4.2 points,",
-        "SI-SDR -6.6 dB at 15 dB, below); slimmed it is 1,662,503 bytes with 4.53 -> 2.54 GMACs",
-        "for 4 s",
-        "(`secomp info --json` of it: `results/compress/tcnn-v6-c2-fast/slim_info.json`). Valid",
+        "lease). **Committed**: one C1 file and one slimmed c2-fast file (`models/<m>-c2-slim`)",
+        "per model, the last run of each, whether it meets its bound or not (the verdicts are in",
+        "the paper's tables below); they replaced the v1-era files of the same names. The TCNN's",
+        "first c2-fast run (without the width search) is not committed: slimmed it was 1,662,503",
+        "bytes with 4.53 -> 2.54 GMACs for 4 s (`secomp info --json` of it:",
+        "`results/compress/tcnn-v6-c2-fast/slim_info.json`). Valid",
         "STOI / SI-SDR in this table: the run's own file on its 16 fixed valid mixtures; wall s:",
         "the time of each unit in the process that finished it (a lower bound for a resumed run).",
         "",
@@ -349,21 +363,30 @@ def section() -> list[str]:
         "data in `results/pruning_curves.json`): ![C1](figures/pruning_curves_c1.png)"
         " ![C2](figures/pruning_curves_c2.png)",
         "",
-        "Every run so far had the sparse-regularization stage S, so the comparison the paper"
-        " makes (with and without S) is still missing: the runs without S are the P and P+Q"
-        " ablations, not run yet. At the same settings (C1 `short`) the per-tensor analysis"
-        " let crn-v6, gcrn-v6 and sep-v3 halve their weights in each of the four rounds (6.5-7.6 %"
-        " left), while crn-v7-pow and lstm-v6 kept 16-17 % (rounds 2-4 removed 40, 31 and 20 %"
-        " of crn-v7-pow's remaining weights, 41, 29 and 22 % of lstm-v6's). Two more rounds"
-        " on lstm-v6 (`r6q`) removed 28 and 43 % again, to 6.8 % left; the GCRN's C1 with 800"
-        " fine-tuning steps per round (`r4q`) removed about the same as with 500 (50, 49, 47,"
-        " 44 %; each run's report.md, 'removed this round').",
+        "Dashed: the runs without the sparse-regularization stage S (so far only the"
+        " separation model's P+Q ablations, below; the CRN and GCRN pairs are the next lease's)."
+        " At the same settings (C1 `short`) the per-tensor analysis let crn-v6, gcrn-v6 and"
+        " sep-v3 halve their weights in each of the four rounds (6.5-7.6 % left), while"
+        " crn-v7-pow and lstm-v6 kept 16-17 % (rounds 2-4 removed 40, 31 and 20 % of"
+        " crn-v7-pow's remaining weights, 41, 29 and 22 % of lstm-v6's). Two more rounds on"
+        " lstm-v6 (`r6q`) removed 28 and 43 % again, to 6.8 % left; on crn-v7-pow (`r6q`)"
+        " rounds 5 and 6 removed only 17 and 7 %, to 14.5 % left, so the CRN stops near 33x:"
+        " its second LSTM layer's recurrent weights (37 % dense) and first decoder layer (60 %)"
+        " hold 70 % of the weights left, and the analysis lets neither go further within the"
+        " 5 % tolerance. tcnn-v6 (`r5q`) halved every round (4.7 % left). The GCRN's"
+        " C1 with 800 fine-tuning steps per round (`r4q`) removed about the same as with 500"
+        " (50, 49, 47, 44 %; each run's report.md, 'removed this round').",
         "",
     ]
+    L += ablations()
     L += ["### CPU speed of the slimmed c2-fast models", ""] + rtf_table() + macs_by_part()
     L += [
-        "Streaming (per 10 ms hop, one thread, beside the C1 and C2-slim models in one run):",
-        "[stream_latency_c2_fast.md](stream_latency_c2_fast.md).",
+        "Streaming (per 10 ms hop, one thread):",
+        "[stream_latency_c2_fast.md](stream_latency_c2_fast.md),",
+        "measured before the renaming: its `crn-c2-fast` / `gcrn-c2-fast` rows are the CRN's",
+        "`models/crn-c2-slim.secomp` and an earlier GCRN c2-fast file; its `crn-c1`,",
+        "`crn-c2-slim`, `gcrn-c1`, `gcrn-c2-slim` rows are the v1-era files (eda90f4). The",
+        "corpus-v2 C1 and C2-slim files of all four models are not re-timed yet.",
         "",
     ]
     L += ["### Against the targets", ""]
@@ -378,15 +401,15 @@ def section() -> list[str]:
         note = ""
         if pipe.startswith("c2"):
             if slim and (ROOT / slim).exists():
-                nbytes = model_info(ROOT / slim)["file_bytes"]
+                nbytes = file_info(ROOT / slim)["file_bytes"]
             elif slim_info := _load(ROOT / "results" / "compress" / run / "slim_info.json"):
                 nbytes = slim_info["file_bytes"]  # slimmed here, not committed
-        pipeline = "C2-fast, slimmed" if pipe.startswith("c2") else "C1"
+        pipeline = C2 if pipe.startswith("c2") else "C1"
         ok, bound = within(pipeline, dense / nbytes, w["pesq"][0], w["stoi"][0])
         if ok and pipe.startswith("c2") and w["stoi"][0] < -0.02:
             note = (
                 " by PESQ alone, which is all the C2 bound names; its STOI loss of more"
-                " than 2 points is why the file is not committed"
+                " than 2 points is a loss the bound does not count"
             )
         L.append(
             f"- {run} ({dense / nbytes:.1f}x): on the valid split (100 mixtures, point"

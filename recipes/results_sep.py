@@ -19,13 +19,17 @@ SYSTEMS = (
     ("sep-demo", "sep-demo (bundled, demo size)"),
     ("sep-c1", "sep-C1 (`models/sep-c1.secomp`, from sep-v3)"),
     ("sep-c1-short", "sep-C1 without the width search (all 5 bits; replaced)"),
-    ("sep-c2-slim", "sep-C2-slim"),
+    ("sep-c2-slim", "sep-C2-slim (`models/sep-c2-slim.secomp`, from sep-v3)"),
 )
 # the run behind models/sep-c1.secomp and the overrides it ran with
 SEP_C1_RUN = "sep-v3-c1-qs"
 SEP_C1_OVERRIDES = (
     "rounds=4 distill=20 reg_steps=400 finetune_steps=500 centroid_steps=300 quant_bits_max=8"
 )
+# the run behind models/sep-c2-slim.secomp (slimmed), its overrides, and its CPU timing
+SEP_C2_RUN = "sep-v3-c2-fast-qs"
+SEP_C2_OVERRIDES = "quant_bits=5"
+SEP_C2_RTF = "docs/rtf_sep_c2_slim.json"
 CORPORA = (("speechocean762", "so762"), ("librispeech_train-clean-5", "LS"))
 TALKER = (("stoi", "STOI", 3), ("pesq", "PESQ", 2))
 
@@ -39,6 +43,39 @@ def _cells(r: dict) -> list[str]:
     cells = [f"{r['si_sdri']:.2f} ± {ci['si_sdr']:.2f}", f"{r['sdri']:.2f} ± {ci['sdr']:.2f}"]
     cells += [f"{r['separated'][k]:.{nd}f} ({r['improvement'][k]:+.{nd}f})" for k, _, nd in TALKER]
     return cells
+
+
+def _c2_paragraph(d_si_sdri: float) -> list[str]:
+    """How sep-C2-slim was made, its SI-SDRi change, and its CPU speed (benchmarks/rtf.py)."""
+    summary = _load(ROOT / "results" / "compress" / SEP_C2_RUN / "summary.json") or {}
+    text = (
+        "sep-C2-slim is `secomp compress checkpoints/sep-v3/model.safetensors --pipeline c2-fast"
+        f" {SEP_C2_OVERRIDES}` (channel groups, the width search from 5 bits; record in"
+        f" `results/compress/{SEP_C2_RUN}/`, {summary.get('artifact_bytes', 0):,} bytes as the"
+        " run wrote it), then `secomp slim`, which keeps the output (max |diff| 1.8e-7)."
+        f" Against sep-v3 its SI-SDRi changes by **{d_si_sdri:+.2f} dB** on this test set."
+    )
+    r = _load(ROOT / SEP_C2_RTF)
+    if not r:
+        return [text + " CPU speed: not measured yet."]
+    base, slim = r["rows"][0], r["rows"][-1]
+    cells = []
+    for k, label in (
+        ("torch_rtf_1t", "PyTorch, 1 thread"),
+        ("onnx_core_rtf_1t", "onnxruntime (network only), 1 thread"),
+    ):
+        s = slim.get("speedup", {}).get(k)
+        if s:
+            cells.append(
+                f"{label}: RTF {base[k]:.3f} -> {slim[k]:.3f}, **{s['median']:.2f}x**"
+                f" [{s['ci95_low']:.2f}, {s['ci95_high']:.2f}]"
+            )
+    return [
+        text + " CPU speed (`python benchmarks/rtf.py --baseline"
+        f" checkpoints/sep-v3/model.safetensors --compressed models/sep-c2-slim.secomp --json"
+        f" {SEP_C2_RTF}`, {r['machine']['cpu']}, {r['reps']} interleaved repetitions; speed-up"
+        " = median of the paired ratios [95% interval]): " + "; ".join(cells) + "."
+    ]
 
 
 def section() -> list[str]:
@@ -114,6 +151,8 @@ def section() -> list[str]:
                 f" {d0:+.2f} dB, nearly all of it in the quantization (valid 2.19 dB after"
                 " P4, 1.79 dB after Q)."
             )
+    if "sep-c2-slim" in ev_by and "sep-v3" in ev_by:
+        L += ["", *_c2_paragraph(ev_by["sep-c2-slim"]["si_sdri"] - ev_by["sep-v3"]["si_sdri"])]
     best = max(ev["si_sdri"] for k, _, ev, _ in rows if not k.startswith("sep-c"))
     L += [
         "",

@@ -185,8 +185,10 @@ def test_cli_enhance_stream_and_bench(noisy, tmp_path, capsys):
     assert "positive" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("name", ["demo", "models/gcrn-c2-slim.secomp"])
-def test_streamer_runs_the_onnx_export_fp32_and_int8(name, noisy, tmp_path):
+# int8 size bound: dynamic int8 covers the matrix products (recurrent and linear layers) and
+# leaves convolutions float, so how much smaller depends on the model (slimmed GCRN: 0.58)
+@pytest.mark.parametrize("name, int8_share", [("demo", 0.4), ("models/gcrn-c2-slim.secomp", 0.65)])
+def test_streamer_runs_the_onnx_export_fp32_and_int8(name, int8_share, noisy, tmp_path):
     """The Streamer with the network in onnxruntime (OnnxStep): the float export gives the
     PyTorch streamer's output; the dynamically quantized int8 export is smaller and close."""
     pytest.importorskip("onnxruntime")
@@ -200,7 +202,7 @@ def test_streamer_runs_the_onnx_export_fp32_and_int8(name, noisy, tmp_path):
     got = stream_array(model, x, 333, step=OnnxStep(fp32, model))
     assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
     int8 = export_onnx_streaming(model, tmp_path / "int8.onnx", int8=True)
-    assert int8.stat().st_size < 0.4 * fp32.stat().st_size
+    assert int8.stat().st_size < int8_share * fp32.stat().st_size
     got8 = stream_array(model, x, 160, step=OnnxStep(int8, model))
     snr = 10 * np.log10(np.sum(ref**2) / np.sum((got8 - ref) ** 2))
     assert 10 < snr < 80, snr  # close to the float output, but not the float output

@@ -536,10 +536,7 @@ def main() -> None:
     (ROOT / "docs" / "results.md").write_text("\n".join(L) + "\n")
     # the figures and JSONs the page links to, from the same records
     fig_pruning_curves.main()
-    ablations = results_ablations.collect()
-    (ROOT / "results" / "ablations.json").write_text(json.dumps(ablations, indent=1) + "\n")
-    if ablations["ablations"]:
-        results_ablations.plot(ablations, results_ablations.FIGURE)
+    results_ablations.write(results_ablations.collect(), ROOT / "results" / "ablations.json")
     print("\n".join(L))
 
 

@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import yaml
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -104,17 +105,10 @@ def collect() -> dict:
         pair = []
         for run, test, weight in ((run_kd, test_kd, "on"), (run_no_kd, test_no_kd, "off")):
             rows = _variants(run, test)
-            cfg = (RECORDS / run / "config.yaml").read_text() if rows else ""
             if rows:
-                kd = next(
-                    (
-                        ln.split(":")[1].strip()
-                        for ln in cfg.splitlines()
-                        if ln.startswith("distill:")
-                    ),
-                    "0",
-                )
-                pair.append({"distill": weight, "weight": float(kd), **rows[-1]})
+                cfg = yaml.safe_load((RECORDS / run / "config.yaml").read_text())
+                kd = float(cfg.get("distill", 0.0))  # CompressConfig's default
+                pair.append({"distill": weight, "weight": kd, **rows[-1]})
         if len(pair) == 2:
             distill.append({"model": model, "pipeline": pipeline, "rows": pair})
     return {"ablations": ablations, "distillation": distill}
@@ -226,15 +220,20 @@ def section(data: dict | None = None) -> list[str]:
     return L + [""]
 
 
+def write(data: dict, json_path: Path | None) -> None:
+    """The rows as JSON (where asked) and the figure (where there are ablations)."""
+    if json_path:
+        json_path.write_text(json.dumps(data, indent=1) + "\n")
+    if data["ablations"]:
+        plot(data, FIGURE)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args()
     data = collect()
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=1) + "\n")
-    if data["ablations"]:
-        plot(data, FIGURE)
+    write(data, args.json)
     print("\n".join(section(data)))
 
 

@@ -283,6 +283,21 @@ def test_compress_kill_and_resume_same_model(demo_data, tmp_path):
     assert "compression ratio" in report and "| P2 |" in report
     for f in ("progress.png", "sparsity.png", "sensitivity_P1.csv", "summary.json"):
         assert (tmp_path / "b" / f).exists(), f
+    # a run stopped after it wrote its file gets the same record from recipes/finish_record.py
+    import shutil
+
+    c = tmp_path / "c"
+    c.mkdir()
+    for f in ("model.secomp", "progress.json", "config.yaml"):
+        shutil.copy(tmp_path / "a" / f, c / f)
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "finish_record.py"
+    subprocess.run([sys.executable, str(recipe), str(c), "demo"], check=True, capture_output=True)
+    want, got = (json.loads((d / "summary.json").read_text()) for d in (tmp_path / "a", c))
+    for k in ("artifact_bytes", "before", "after", "rounds", "stage_time_s", "reg_lambda_abs"):
+        assert got[k] == want[k], k
+    assert (c / "report.md").read_text().count("|") == (
+        tmp_path / "a" / "report.md"
+    ).read_text().count("|")
 
 
 def test_masks_hold_under_ddp(tmp_path):

@@ -53,11 +53,10 @@ def run_compress(
     import torch
 
     from ..files import check_writable_dir, write_text
-    from ..io.format import read_artifact, save_artifact
+    from ..io.format import save_artifact
     from ..io.modelio import load_model
     from ..train import model_loss, prepare_data
     from .pipeline import compress
-    from .report import plot_progress, plot_sparsity, write_report
 
     cfg_path, raw, cfg = load_pipeline(pipeline, overrides)
     check_writable_dir(out)
@@ -77,16 +76,33 @@ def run_compress(
     train_data = prepare_data(data, cfg.train, dev, progress=progress)
     result = compress(model, train_data, cfg, out_dir, resume=resume, progress=progress)
     model.eval()
+    save_artifact(model.cpu(), out_dir / "model.secomp", result.tensors)
+    return write_record(model, result.tensors, result.progress, out_dir, model_path, cfg_path, raw)
+
+
+def write_record(
+    model, tensors, prog, out_dir: Path, model_path: str, cfg_path: Path, raw: dict
+) -> dict:
+    """OUT/report.md, progress.png, sparsity.png and summary.json of a run whose
+    OUT/model.secomp is written (`model`, its prunable `tensors` and Progress `prog` as the
+    run ended); returns the summary. Also what recipes/finish_record.py runs for a run stopped
+    after it wrote its file."""
+    from ..files import write_text
+    from ..io.format import read_artifact
+    from .report import plot_progress, plot_sparsity, write_report
+
     art = out_dir / "model.secomp"
-    nbytes = save_artifact(model.cpu(), art, result.tensors)
-    header, _ = read_artifact(art.read_bytes(), str(art))
-    kinds = {t.name: t.kind for t in result.tensors}
+    data = art.read_bytes()
+    nbytes = len(data)
+    header, _ = read_artifact(data, str(art))
+    kinds = {t.name: t.kind for t in tensors}
     payload_sizes = {d["name"]: sum(n for _, n in d["streams"]) for d in header["tensors"]}
+    params = dict(model.named_parameters())
     rows = []
     for d in header["tensors"]:
         if d["name"] not in kinds:
             continue
-        p = dict(model.named_parameters())[d["name"]]
+        p = params[d["name"]]
         rows.append(
             {
                 "name": d["name"],
@@ -99,9 +115,8 @@ def run_compress(
                 "bytes": payload_sizes[d["name"]],
             }
         )
-    prog = result.progress
     plot_progress(prog.rounds, prog.before, out_dir / "progress.png")
-    plot_sparsity(result.tensors, prog.after_sparsity, out_dir / "sparsity.png")
+    plot_sparsity(tensors, prog.after_sparsity, out_dir / "sparsity.png")
     write_report(
         out_dir / "report.md",
         f"secomp compress: {model_path} with {cfg_path.name}",

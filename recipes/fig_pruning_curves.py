@@ -2,9 +2,9 @@
 
 Reads results/compress/RUN/progress.json of every run (`secomp compress` writes it; one row per
 unit: S, P1, P2, ..., Q), writes the curves to results/pruning_curves.json and one figure per
-pipeline family to docs/figures/pruning_curves_{c1,c2}.png: the fraction of the baseline's
-non-zero weights left after each round, a solid line for runs with the sparse-regularization
-stage S, dashed without it.
+pipeline family to docs/figures/pruning_curves_{c1,c2}.png, a panel per model: the fraction of
+the baseline's non-zero weights left after each round, a solid line for runs with the
+sparse-regularization stage S, dashed without it.
 
     python recipes/fig_pruning_curves.py
 """
@@ -45,27 +45,32 @@ def curves() -> list[dict]:
 
 
 def plot(series: list[dict], family: str, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for s in series:
-        if s["family"] != family:
-            continue
-        ax.plot(
-            s["rounds"],
-            s["remaining"],
-            "-" if s["with_S"] else "--",
-            marker="o",
-            ms=3,
-            label=s["run"] + ("" if s["with_S"] else " (no S)"),
-        )
-    ax.set_yscale("log")
-    ax.set_xlabel("pruning round")
-    ax.set_ylabel("non-zero weights left (fraction of the baseline)")
-    ax.set_title(f"{family.upper()} runs: remaining parameters per round")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    """One panel per model: every run of the family, solid with S, dashed without."""
+    series = [s for s in series if s["family"] == family]
+    models = sorted({s["model"] for s in series})
+    fig, axes = plt.subplots(1, len(models), figsize=(4.4 * len(models), 4.0), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for s in series:
+            if s["model"] != model:
+                continue
+            ax.plot(
+                s["rounds"],
+                s["remaining"],
+                "-" if s["with_S"] else "--",
+                marker="o",
+                ms=3,
+                label=s["run"] + ("" if s["with_S"] else " (no S)"),
+            )
+        ax.set_yscale("log")
+        ax.set_xlabel("pruning round")
+        ax.set_title(model)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    axes[0, 0].set_ylabel("non-zero weights left (fraction of the baseline)")
+    fig.suptitle(f"{family.upper()} runs: remaining parameters per round")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from results_ablations import section as ablations  # recipes/ is on sys.path
+from results_claims import section as claims
 from results_paper_tables import C2, file_info, uncompressed_macs, within
 from results_paper_tables import section as paper_tables
 
@@ -425,7 +426,7 @@ def section() -> list[str]:
             " the noisy valid input (the v7 power-law loss fixes that: crn-v7-pow, first"
             " section); c2-fast was run on crn-v6, the chosen CRN at the time of the lease."
         )
-    return L + [""]
+    return L + [""] + claims()
 
 
 if __name__ == "__main__":

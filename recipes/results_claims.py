@@ -1,0 +1,154 @@
+"""The paper's claims that secomp's experiments can test, each stated as confirmed or not, with
+the numbers (issue 13); computed from the same collections as the tables above it:
+recipes/results_paper_tables.py (the committed artifacts on both test sets), recipes/
+results_ablations.py (the runs with and without S), and the separation test set
+(results/separation/NAME.json).
+
+    python recipes/results_claims.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import results_ablations  # recipes/ is on sys.path
+import results_paper_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _sep(name: str) -> dict | None:
+    p = ROOT / "results" / "separation" / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _margins(rows: list[dict]) -> list[str]:
+    """Claim 1: large margins without significant loss (the issue's bounds as 'significant')."""
+    out, heads = [], []
+    for pipeline in ("C1", results_paper_tables.C2):
+        mine = [r for r in rows if r["pipeline"] == pipeline]
+        if not mine:
+            continue
+        met = [(r, results_paper_tables.verdict(r)) for r in mine]
+        n_ok = sum(ok for _, (ok, _) in met)
+        cells = "; ".join(
+            f"{Path(r['artifact']).stem} {r['ratio']:.1f}x {'met' if ok else 'missed'}"
+            for r, (ok, _) in met
+        )
+        _, bound = results_paper_tables.within(pipeline, 1e9, 0.0, 0.0)
+        word = "confirmed" if n_ok == len(mine) else "partly" if n_ok else "not confirmed"
+        heads.append(f"**{word} for {pipeline}**")
+        out.append(
+            f"  - {pipeline}: {n_ok} of {len(mine)} models within the bound ({bound}, every SNR"
+            f" of both test sets): {cells}."
+        )
+    if not heads:
+        return []
+    return [
+        "- **Large compression without significantly sacrificing quality** (the issue's bounds"
+        f" as 'significantly'): {', '.join(heads)}:"
+    ] + out
+
+
+def _sparse_regularization(ablations: dict) -> list[str]:
+    """Claim 2: S lets pruning remove more (the with/without-S curves of item 5)."""
+    out, further = [], 0
+    pairs = []
+    for g in ablations["ablations"]:
+        by = {r["variant"]: r for r in g["rows"]}
+        if "S+P" in by and "P" in by:
+            s, p = by["S+P"]["nonzero"], by["P"]["nonzero"]
+            further += s < p
+            pairs.append(f"{g['model']} {g['pipeline']} {s:,} with S vs {p:,} without")
+    if pairs:
+        verdict = "confirmed" if further == len(pairs) else "not confirmed"
+        out.append(
+            f"- **S lets pruning go further** (remaining weights after the last round, same"
+            f" settings otherwise): **{verdict}**: S left fewer weights in {further} of"
+            f" {len(pairs)} pairs ({'; '.join(pairs)})."
+        )
+    return out
+
+
+def _quantization(ablations: dict) -> list[str]:
+    """Claim 3: quantization multiplies pruning's ratio at little cost."""
+    gains, costs = [], []
+    for g in ablations["ablations"]:
+        by = {r["variant"]: r for r in g["rows"]}
+        for pre in ("", "S+"):
+            p, q = by.get(pre + "P"), by.get(pre + "P+Q")
+            if p and q:
+                gains.append(q["packed_ratio"] / p["packed_ratio"])
+                costs.append(q["valid"]["stoi"] - p["valid"]["stoi"])
+    if not gains:
+        return []
+    return [
+        f"- **Q adds to P** (bit-packed ratio of P+Q over P, {len(gains)} pairs):"
+        f" **confirmed**: {min(gains):.1f}-{max(gains):.1f}x more, at a valid STOI change of"
+        f" {min(costs):+.3f} to {max(costs):+.3f} against the pruned model."
+    ]
+
+
+def _macs(rows: list[dict]) -> list[str]:
+    """Claim 4: structured pruning cuts computation (the paper's Table 3)."""
+    cells = []
+    for r in rows:
+        if r["pipeline"] != results_paper_tables.C2:
+            continue
+        m = r["macs_4s"]
+        cells.append(f"{Path(r['artifact']).stem} {m['uncompressed'] / m['slimmed']:.2f}x")
+    if not cells:
+        return []
+    return [
+        "- **Structured pruning reduces MACs** (4-s mixture, uncompressed over the slimmed"
+        f" C2 file): **confirmed**, by very different factors: {'; '.join(cells)}. C1 removes"
+        " no MACs that a dense kernel skips."
+    ]
+
+
+def _separation() -> list[str]:
+    """Claim 5: the approach performs well on speaker separation."""
+    base, c1, c2 = _sep("sep-v3"), _sep("sep-c1"), _sep("sep-c2-slim")
+    if not (base and c1 and c2):
+        return []
+    info = {
+        n: json.loads((ROOT / "results" / "separation" / f"{n}.info.json").read_text())
+        for n in ("sep-c1", "sep-c2-slim")
+    }
+    return [
+        "- **It performs well on speaker separation**: **confirmed on the compression, not on"
+        f" the model**: sep-c1 is {info['sep-c1']['compression_ratio']:.1f}x smaller at"
+        f" {c1['si_sdri']:.2f} dB SI-SDRi against the baseline's {base['si_sdri']:.2f}"
+        f" ({c1['si_sdri'] - base['si_sdri']:+.2f} dB), sep-c2-slim"
+        f" {info['sep-c2-slim']['compression_ratio']:.1f}x at {c2['si_sdri']:.2f} dB; but the"
+        " baseline itself separates poorly (the issue asks for 8 dB), so this is compression of a"
+        " weak separator."
+    ]
+
+
+def section() -> list[str]:
+    rows = results_paper_tables.collect()
+    ablations = results_ablations.collect()
+    L = [
+        "### The paper's claims, tested",
+        "",
+        "`python recipes/results_claims.py`, from the tables and ablations above.",
+        "",
+    ]
+    L += _margins(rows)
+    L += _sparse_regularization(ablations)
+    L += _quantization(ablations)
+    L += _macs(rows)
+    L += _separation()
+    L += [
+        "- **Compress-large beats train-small at equal size** (the companion paper): **not"
+        " tested**: it needs narrow models trained with the large baselines' data and GPU time,"
+        " a training lease not yet run.",
+        "",
+    ]
+    return L
+
+
+if __name__ == "__main__":
+    print("\n".join(section()))

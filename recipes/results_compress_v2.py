@@ -318,12 +318,14 @@ def section() -> list[str]:
         "## Compressing the corpus-v2 baselines (issues 13, 14)",
         "",
         'Runs of `bash recipes/gpu_v5.sh compress` (JOBS="MODEL:PIPELINE:TAG:K=V,...") on the',
-        "one H200 of four leases on 2026-12-01: in the first (crn-v6/gcrn-v6 c2-fast, the C1",
+        "one H200 of five leases on 2026-12-01/02: in the first (crn-v6/gcrn-v6 c2-fast, the C1",
         "`short` runs of crn-v6 and gcrn-v6) beside four trainings and up to eight other",
         "compression runs; in the second beside one to six other compression runs and no",
         "training; in the third (the runs tagged `qs`, `r4q`, `r5q`, `r6q`: the Q stage's",
         "per-tensor width search, `quant_bits_max: 8`) beside three to six others; in the fourth",
-        "(crn-v7-pow `r6q`, tcnn-v6 `r5q` and `qs`, and the separation runs) five at once.",
+        "(crn-v7-pow `r6q`, tcnn-v6 `r5q` and `qs`, and the separation runs) five at once; in",
+        "the fifth (2026-12-02: the CRN and GCRN runs tagged `pq`, without S, and crn-v6 `sib`)",
+        "five at once, then tcnn-v6 `r5q-pq` alone.",
         "Wall times are therefore of a shared GPU. The runs without one of those tags ran before",
         "the `c1` and `c2-fast` presets turned the width search on: to repeat them, add",
         "`quant_bits_max=0`. Each run's record is in",
@@ -364,19 +366,23 @@ def section() -> list[str]:
         "data in `results/pruning_curves.json`): ![C1](figures/pruning_curves_c1.png)"
         " ![C2](figures/pruning_curves_c2.png)",
         "",
-        "Dashed: the runs without the sparse-regularization stage S (so far only the"
-        " separation model's P+Q ablations, below; the CRN and GCRN pairs are the next lease's)."
+        "Dashed: the runs without the sparse-regularization stage S (the P+Q halves of the"
+        " ablations below), each at the settings of the solid run it pairs with."
         " At the same settings (C1 `short`) the per-tensor analysis let crn-v6, gcrn-v6 and"
         " sep-v3 halve their weights in each of the four rounds (6.5-7.6 % left), while"
         " crn-v7-pow and lstm-v6 kept 16-17 % (rounds 2-4 removed 40, 31 and 20 % of"
         " crn-v7-pow's remaining weights, 41, 29 and 22 % of lstm-v6's). Two more rounds on"
         " lstm-v6 (`r6q`) removed 28 and 43 % again, to 6.8 % left; on crn-v7-pow (`r6q`)"
-        " rounds 5 and 6 removed only 17 and 7 %, to 14.5 % left, so the CRN stops near 33x:"
+        " rounds 4-6 removed only 22, 17 and 7 %, to 14.5 % left, so the CRN stops near 33x:"
         " its second LSTM layer's recurrent weights (37 % dense) and first decoder layer (60 %)"
         " hold 70 % of the weights left, and the analysis lets neither go further within the"
-        " 5 % tolerance. tcnn-v6 (`r5q`) halved every round (4.7 % left). The GCRN's"
+        " 5 % tolerance. The same run without S (`r6q-pq`) removed 37, 39 and 42 % in rounds"
+        " 4-6, to 5.6 % left (68x), at a lower valid STOI (0.823 against 0.828; baseline"
+        " 0.844). tcnn-v6 (`r5q`) halved every round (4.7 % left; 4.9 % without S). The GCRN's"
         " C1 with 800 fine-tuning steps per round (`r4q`) removed about the same as with 500"
-        " (50, 49, 47, 44 %; each run's report.md, 'removed this round').",
+        " (50, 49, 46, 43 %; without S 48, 48, 48, 47 %; each run's report.md, 'removed this"
+        " round'). The c2-fast runs without S removed slightly more on the CRN (3.6 % left"
+        " against 4.5 %) and slightly less on the GCRN (13.3 % against 12.8 %).",
         "",
     ]
     L += ablations()

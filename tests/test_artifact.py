@@ -106,6 +106,21 @@ def test_almost_fully_pruned_model_loads_back(tmp_path):
         assert torch.equal(model.eval()(x), back(x))
 
 
+def test_writer_refuses_a_file_the_reader_would_refuse(tmp_path, monkeypatch):
+    """With the bound on declared bytes lowered below this pruned model's ratio, save_artifact
+    raises and leaves no file (a file that cannot be loaded back is never written)."""
+    import secomp.io.format as fmt
+
+    torch.manual_seed(0)
+    model = build_model("crn", **SMALL["crn"])
+    tensors = _compress_in_memory(model, 0.9)
+    monkeypatch.setattr(fmt, "MAX_DECLARED_RATIO", 2)
+    path = tmp_path / "m.secomp"
+    with pytest.raises(ArtifactError, match="bytes of tensors, more than this format allows"):
+        save_artifact(model, path, tensors)
+    assert not path.exists()
+
+
 def test_codebook_encoding_beats_dense_and_tracks_entropy():
     torch.manual_seed(0)
     model = build_model("crn", channels=[8, 16, 16, 32, 32], lstm_hidden=128)

@@ -52,11 +52,17 @@ MAX_ELEMENTS = 1 << 31  # refuse tensors larger than this (a corrupt header must
 MAX_DIMS = 8
 MAX_CODEBOOK = 256
 MAX_RANGE_BITS = 16  # a range-coder table has 2**bits counts; the writer uses at most 12 bits
-# A file decodes to at most this many times its size in tensor bytes, and never more than the
-# absolute cap: a forged 343-byte header cannot make the reader allocate gigabytes. Not lower:
-# a CRN pruned to 0.01 % of its weights (the sibling paper's absolute tolerance) is a
-# 19,415-byte file of 70 MB of tensors (3,622x), which 256 refused after the run wrote it.
-MAX_DECODE_RATIO = 1 << 16
+# Two bounds keep a small forged file from making the reader allocate gigabytes, both
+# checked from the header before anything is decoded: the values its streams must produce
+# (every element of a dense tensor, the non-zeros of a sparse or codebook one) at most
+# MAX_DECODE_RATIO x the file's bytes, and the declared tensors, zeros included, at most
+# MAX_DECLARED_RATIO x (a 16 KiB file: 256 MiB), never more than MAX_DECODED_BYTES. The second
+# is loose because a pruned file is mostly zeros that cost almost nothing to store: a CRN
+# pruned by the sibling paper's settings (absolute tolerance 0.02) to 1,972 of its 17.6 M
+# weights is a 19,415-byte file of 70 MB of tensors (3,622x), which one 256x bound on the
+# declared bytes refused after the run wrote it.
+MAX_DECODE_RATIO = 256
+MAX_DECLARED_RATIO = 1 << 14
 MAX_DECODED_BYTES = 4 << 30
 DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "uint8": np.uint8}
 
@@ -323,35 +329,44 @@ def encode_model(model: nn.Module, tensors=None, entropy: bool = True) -> bytes:
         separators=(",", ":"),
     ).encode()
     body = MAGIC + struct.pack("<I", len(header)) + header + bytes(payload)
-    data = body + hashlib.sha256(body).digest()
-    # never write a file that the reader would refuse
-    declared = sum(v.numel() * v.element_size() for v in model.state_dict().values())
-    if declared > decoded_limit(len(data)):
-        raise ArtifactError(
-            f"the model's {declared:,} bytes of tensors encode to {len(data):,} bytes, beyond"
-            f" the {MAX_DECODE_RATIO}x a .secomp file may decode to (almost every weight pruned?)"
-        )
-    return data
+    return body + hashlib.sha256(body).digest()
 
 
 def save_artifact(model: nn.Module, path: str | Path, tensors=None, entropy: bool = True) -> int:
-    """Write atomically; returns the file size in bytes."""
+    """Write atomically; returns the file size in bytes. Refuses (ArtifactError, nothing
+    written) a model whose file the reader would refuse by its size bounds."""
     data = encode_model(model, tensors, entropy)
+    parse_artifact(data, str(path))  # never write a file that cannot be loaded back
     write_bytes(path, data)
     return len(data)
 
 
 def decoded_limit(file_bytes: int) -> int:
-    """The most bytes of tensors (declared shapes x element size) a file of this size may
-    decode to: MAX_DECODE_RATIO x its size, at most MAX_DECODED_BYTES. The committed models
-    decode to 6-190x their size (fp32 bytes of their declared shapes)."""
+    """The most bytes of stored values (dense elements, or the non-zeros of a sparse or
+    codebook tensor, x element size) a file of this size may decode: MAX_DECODE_RATIO x its
+    size, at most MAX_DECODED_BYTES."""
     return min(MAX_DECODE_RATIO * file_bytes, MAX_DECODED_BYTES)
+
+
+def declared_limit(file_bytes: int) -> int:
+    """The most bytes of tensors, zeros included (declared shapes x element size), a file of
+    this size may declare: MAX_DECLARED_RATIO x its size, at most MAX_DECODED_BYTES. The
+    committed models declare 6-56x their size."""
+    return min(MAX_DECLARED_RATIO * file_bytes, MAX_DECODED_BYTES)
+
+
+def _stored_values(desc: dict, numel: int) -> int:
+    """How many values a checked table entry's streams must produce."""
+    if desc["enc"] == "dense":
+        return numel
+    return _int(desc, "nnz", 0, numel)
 
 
 def parse_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, bytes]:
     """(header, payload) of a .secomp file, after the checksum, the header's structure and every
     tensor-table entry are checked and the declared shapes' total is bounded by
-    `decoded_limit(len(data))`; nothing is decoded yet."""
+    `declared_limit(len(data))`, their stored values by `decoded_limit(len(data))`; nothing is
+    decoded yet."""
     if len(data) < len(MAGIC) + 4 + 32 or data[: len(MAGIC)] != MAGIC:
         raise ArtifactError(f"{name}: not a .secomp file (bad magic or too short)")
     body, digest = data[:-32], data[-32:]
@@ -376,7 +391,7 @@ def parse_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, bytes]:
     table = header.get("tensors")
     if not isinstance(table, list) or not isinstance(header.get("config"), dict):
         raise ArtifactError(f"{name}: header lacks a config or a tensor table")
-    total, names = 0, set()
+    total, stored, names = 0, 0, set()
     for i, desc in enumerate(table):
         try:
             _, numel, dtype = _check_descriptor(desc)
@@ -392,16 +407,21 @@ def parse_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, bytes]:
                     raise ArtifactError("bad stream entry")
                 off = _int({"offset": item[0]}, "offset", 0, len(payload))
                 _int({"length": item[1]}, "length", 0, len(payload) - off)
+            stored += _stored_values(desc, numel) * dtype.itemsize
         except ArtifactError as e:
             raise ArtifactError(f"{name}: tensor {i}: {e}") from None
         except Exception as e:  # a type no check above foresaw: still the file's fault
             raise ArtifactError(f"{name}: tensor {i}: malformed ({type(e).__name__})") from None
         total += numel * dtype.itemsize
-    if total > decoded_limit(len(data)):
-        raise ArtifactError(
-            f"{name}: declares {total:,} bytes of tensors, more than this format allows for a "
-            f"{len(data):,}-byte file ({decoded_limit(len(data)):,})"
-        )
+    for what, n, limit in (
+        ("tensors", total, declared_limit(len(data))),
+        ("stored values", stored, decoded_limit(len(data))),
+    ):
+        if n > limit:
+            raise ArtifactError(
+                f"{name}: declares {n:,} bytes of {what}, more than this format allows for a "
+                f"{len(data):,}-byte file ({limit:,})"
+            )
     return header, payload
 
 
@@ -475,7 +495,7 @@ def _check_slim_spec(spec: Any, plain: nn.Module) -> None:
 
 def check_model_against_table(model: nn.Module, header: dict, file_bytes: int) -> None:
     """The (meta or real) model's state dict must be the file's tensor table exactly: same
-    names, shapes and dtypes; its parameters and buffers together within `decoded_limit`."""
+    names, shapes and dtypes; its parameters and buffers together within `declared_limit`."""
     table = {d["name"]: d for d in header["tensors"]}
     state = model.state_dict()
     missing, extra = sorted(set(state) - set(table)), sorted(set(table) - set(state))
@@ -493,7 +513,7 @@ def check_model_against_table(model: nn.Module, header: dict, file_bytes: int) -
             )
     tensors = [*model.parameters(), *model.buffers()]
     total = sum(t.numel() * t.element_size() for t in tensors)
-    if total > decoded_limit(file_bytes):
+    if total > declared_limit(file_bytes):
         raise ArtifactError(f"the config builds {total:,} bytes of tensors, too many for the file")
     for mname, m in model.named_modules():
         sizes = layer_spans(m)

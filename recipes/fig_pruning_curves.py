@@ -2,7 +2,8 @@
 
 Reads results/compress/RUN/progress.json of every run (`secomp compress` writes it; one row per
 unit: S, P1, P2, ..., Q), writes the curves to results/pruning_curves.json and one figure per
-pipeline family to docs/figures/pruning_curves_{c1,c2}.png, a panel per model: the fraction of
+pipeline family to docs/figures/pruning_curves_{c1,c2}.png, a panel per architecture (every
+baseline of it, v1 era included): the fraction of
 the baseline's non-zero weights left after each round, a solid line for runs with the
 sparse-regularization stage S, dashed without it.
 
@@ -45,7 +46,7 @@ def curves() -> list[dict]:
 
 
 def plot(series: list[dict], family: str, path: Path) -> None:
-    """One panel per model: every run of the family, solid with S, dashed without."""
+    """One panel per architecture: every run of the family, solid with S, dashed without."""
     series = [s for s in series if s["family"] == family]
     models = sorted({s["model"] for s in series})
     fig, axes = plt.subplots(1, len(models), figsize=(4.4 * len(models), 4.0), squeeze=False)

@@ -41,7 +41,7 @@ ARTIFACTS = (
     ("tcnn-c1", "C1", "tcnn-v6", "tcnn-v6-c1-r5q"),
     ("lstm-c2-slim", C2, "lstm-v6", "lstm-v6-c2-fast"),
     ("crn-c2-slim", C2, "crn-v6", "crn-v6-c2-fast"),
-    ("gcrn-c2-slim", C2, "gcrn-v6", "gcrn-v6-c2-fast-qs"),
+    ("gcrn-c2-slim", C2, "gcrn-v6", "gcrn-v6-c2-fast-qs-pq"),
     ("tcnn-c2-slim", C2, "tcnn-v6", "tcnn-v6-c2-fast-qs"),
 )
 # the bounds: (minimum ratio vs dense fp32, PESQ loss allowed, STOI loss allowed) at

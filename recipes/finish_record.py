@@ -1,6 +1,7 @@
 """Write the report, plots and summary.json of a compression run that stopped after it wrote
 OUT/model.secomp: interrupted while writing its report (a lease's time limit), or refused by
-the reader after the write (the 256x decode bound of 2026-12-01, since raised). Everything
+the reader after the write (the single 256x bound on declared bytes of 2026-12-01, now two
+bounds, secomp/io/format.py). Everything
 comes from the run folder: OUT/model.secomp (the finished model, lossless), OUT/progress.json
 (the rounds, as the run recorded them) and OUT/config.yaml (the run's merged config); the
 fine-tuning data and the run's state are not needed. The summary's numbers are the ones the

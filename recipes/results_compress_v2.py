@@ -214,6 +214,26 @@ def test_table() -> list[str]:
     return L + [""] if L else []
 
 
+def _stream_v2_summary() -> str:
+    """The C2-slim files' median per-hop time with onnxruntime against their baselines', from
+    docs/stream_latency_v2.json."""
+    r = _load(ROOT / "docs" / "stream_latency_v2.json")
+    if not r:
+        return "."
+    m = r["models"]
+    cells = [
+        f"{a.upper()} {m[f'{a}-c2-slim [onnx]']['median_ms']:.1f} ms against"
+        f" {m[f'{a} baseline (paper size, random init) [onnx]']['median_ms']:.1f}"
+        for a in ("crn", "gcrn", "lstm", "tcnn")
+        if f"{a}-c2-slim [onnx]" in m
+    ]
+    return (
+        " (median per 10 ms hop with onnxruntime, one thread, C2-slim against the baseline: "
+        + "; ".join(cells)
+        + "; the C1 files compute as much as their baselines)."
+    )
+
+
 def rtf_table() -> list[str]:
     L = []
     for baseline, slim, path in RTF:
@@ -396,7 +416,8 @@ def section() -> list[str]:
         "measured before the renaming: its `crn-c2-fast` / `gcrn-c2-fast` rows are the CRN's",
         "`models/crn-c2-slim.secomp` and an earlier GCRN c2-fast file; its `crn-c1`,",
         "`crn-c2-slim`, `gcrn-c1`, `gcrn-c2-slim` rows are the v1-era files (eda90f4). The",
-        "corpus-v2 C1 and C2-slim files of all four models are not re-timed yet.",
+        "corpus-v2 C1 and C2-slim files of all four models, timed in one run:",
+        "[stream_latency_v2.md](stream_latency_v2.md)" + _stream_v2_summary(),
         "",
     ]
     L += ["### Against the targets", ""]

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import matplotlib
 import yaml
+from results_paper_tables import baseline_eval, kept_file  # recipes/ is on sys.path
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -108,13 +109,6 @@ def _load(p: Path) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def _baseline_test(base: str) -> dict | None:
-    for d in ("baselines_v7", "baselines_v6"):
-        if r := _load(ROOT / "results" / d / f"{base}_matched.json"):
-            return r
-    return None
-
-
 def _test(name: str | None, base: str) -> dict | None:
     """The test-set scores of one file: SI-SDRi, STOI and PESQ; for an enhancement model also
     the SI-SDR and, per SNR, the change of each against the baseline on the same set."""
@@ -127,7 +121,8 @@ def _test(name: str | None, base: str) -> dict | None:
         return {"set": "sep_test", "si_sdri": t["si_sdri"], "sdri": t["sdri"]} | {
             k: t["separated"][k] for k in ("stoi", "pesq")
         }
-    t, b = _load(ROOT / "results" / "compressed_v2" / f"{name}_matched.json"), _baseline_test(base)
+    t = _load(ROOT / "results" / "compressed_v2" / f"{name}_matched.json")
+    b = baseline_eval(base, "matched")
     if t is None or b is None:
         return None
     keys = ("stoi", "pesq", "si_sdr")
@@ -154,14 +149,13 @@ def _variants(run: str, base: str, tests: dict[str, str]) -> list[dict]:
         return []
     dense = prog["before"]["dense_fp32_bytes"]
     prefix = "S+" if "S" in prog["done"] else ""
-    # a file re-encoded here after the run (RUN/file.json, recipes/reencode_artifacts.py) counts
-    # at the bytes it has now, as in recipes/results_compress_v2.py
-    kept = _load(RECORDS / run / "file.json")
+    # a file re-encoded here after the run (RUN/file.json) counts at the bytes it has now
+    q_bytes, _ = kept_file(run, summary)
     rows = []
     for name, u, file_bytes in (
         # the pruned model is a file only when the run had save_pruned
         (prefix + "P", pruning[-1], summary.get("pruned_artifact_bytes")),
-        (prefix + "P+Q", units["Q"], kept["bytes"] if kept else summary["artifact_bytes"]),
+        (prefix + "P+Q", units["Q"], q_bytes),
     ):
         rows.append(
             {

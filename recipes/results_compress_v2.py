@@ -15,7 +15,7 @@ from pathlib import Path
 
 from results_ablations import section as ablations  # recipes/ is on sys.path
 from results_claims import section as claims
-from results_paper_tables import C2, file_info, uncompressed_macs, within
+from results_paper_tables import C2, file_info, kept_file, uncompressed_macs, within
 from results_paper_tables import section as paper_tables
 
 from secomp.compress.pipeline import Progress
@@ -105,13 +105,6 @@ def _record(run: str) -> tuple[dict | None, Progress | None]:
     return summary, prog
 
 
-def _kept(run: str, summary: dict) -> tuple[int, dict | None]:
-    """(bytes, file.json) of the run's unslimmed file as kept (re-encoded or repaired here,
-    results/compress/RUN/file.json), else the bytes of the run's own file."""
-    kept = _load(ROOT / "results" / "compress" / run / "file.json")
-    return (kept["bytes"] if kept else summary["artifact_bytes"]), kept
-
-
 def run_table() -> list[str]:
     L = [
         "| run | from | pipeline | non-zero | `.secomp` bytes | ratio vs dense fp32 |"
@@ -145,7 +138,7 @@ def run_table() -> list[str]:
         else:
             slim_cell, macs_cell = "-", f"{macs / 1e9:.2f} -> -"
         b, a = summary["before"], summary["after"]
-        nbytes, kept = _kept(run, summary)
+        nbytes, kept = kept_file(run, summary)
         nonzero = kept.get("nonzero", a["nonzero"]) if kept else a["nonzero"]
         mark = " (repaired, see above)" if kept and "zero_pruned_groups" in kept["note"] else ""
         L.append(
@@ -426,7 +419,7 @@ def section() -> list[str]:
         w = worst.get(run)
         if summary is None or w is None:
             continue
-        nbytes, _ = _kept(run, summary)
+        nbytes, _ = kept_file(run, summary)
         dense = summary["before"]["dense_fp32_bytes"]
         # the slimmed file, where there is one, is the C2 artifact
         note = ""

@@ -79,12 +79,20 @@ def _load(p: Path) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def _baseline_eval(base: str, test_set: str) -> dict | None:
+def baseline_eval(base: str, test_set: str) -> dict | None:
+    """A baseline's evaluation of a corpus-v2 test set (the v7 runs' folder first)."""
     for d in ("baselines_v7", "baselines_v6"):
         r = _load(ROOT / "results" / d / f"{base}_{test_set}.json")
         if r:
             return r
     return None
+
+
+def kept_file(run: str, summary: dict) -> tuple[int, dict | None]:
+    """(bytes, file.json) of the run's unslimmed file as kept (re-encoded or repaired here,
+    results/compress/RUN/file.json), else the bytes of the run's own file."""
+    kept = _load(ROOT / "results" / "compress" / run / "file.json")
+    return (kept["bytes"] if kept else summary["artifact_bytes"]), kept
 
 
 def collect() -> list[dict]:
@@ -115,7 +123,7 @@ def collect() -> list[dict]:
         }
         for s in SETS:
             r = _load(ROOT / "results" / "compressed_v2" / f"{name}_{s}.json")
-            b = _baseline_eval(base, s)
+            b = baseline_eval(base, s)
             if not (r and b):
                 continue
             row["quality"][s] = {

@@ -36,19 +36,30 @@ import numpy as np
 import torch
 
 from secomp.compress.groups import prunable_tensors
-from secomp.io.format import MAGIC, ArtifactError, encode_model, load_artifact_bytes
+from secomp.io.format import (
+    MAGIC,
+    ArtifactError,
+    encode_model,
+    join_artifact,
+    load_artifact_bytes,
+    pack_header,
+    split_artifact,
+)
 
+# compact value tables
+# fmt: off
 INTERESTING_INTS = [0, 1, -1, 2, 3, 7, 8, 16, 31, 32, 33, 64, 255, 256, 257, 4096, 65535,
                     1 << 20, (1 << 31) - 1, 1 << 31, 1 << 32, 1 << 40, 1 << 63, 10**30, -(1 << 31)]
 INTERESTING_VALUES: list[Any] = [None, True, False, "", "x", "range", "packed", "bitmap",
-                                 "relative", "codebook", "sparse", "dense", "float32", "int64",
-                                 1.5, -0.0, 1e308, [], {}, [1], [[]], {"a": 1}, "9" * 50]
+                                 "relative", "codebook", "sparse", "dense", "half", "float32",
+                                 "int64", 1.5, -0.0, 1e308, [], {}, [1], [[]], {"a": 1}, "9" * 50]
+# fmt: on
 
 
 def seed_artifacts() -> list[bytes]:
-    """Two small real artifacts: a CRN pruned to ~70% zeros and quantized to 16 values (every
-    encoding, both coders, both position kinds), and the same CRN slimmed (a slim spec with
-    recurrent and convolution entries)."""
+    """Two small real artifacts: a CRN pruned to ~70% zeros and quantized to 16 values, one
+    bias rounded to float16 (every encoding, both coders, both position kinds), and the same
+    CRN slimmed (a slim spec with recurrent and convolution entries)."""
     from secomp.models import build_model
     from secomp.structure.slim import slim_model
 
@@ -70,6 +81,8 @@ def seed_artifacts() -> list[bytes]:
         model.lstm.weight_hh_l0[:, :5] = 0
         model.lstm.weight_ih_l1[:, :5] = 0
         model.encoder[1].weight[:, :2] = 0
+        # a float16-exact vector, as the Q stage leaves them: stored `half`
+        model.lstm.bias_ih_l0.copy_(model.lstm.bias_ih_l0.half().float())
     seeds = [encode_model(model, prunable_tensors(model))]
     try:
         slim, _ = slim_model(model)
@@ -80,16 +93,15 @@ def seed_artifacts() -> list[bytes]:
 
 
 def split(data: bytes) -> tuple[dict, bytes]:
-    (hlen,) = struct.unpack("<I", data[len(MAGIC) : len(MAGIC) + 4])
-    start = len(MAGIC) + 4
-    return json.loads(data[start : start + hlen]), data[start + hlen : -32]
+    parts = split_artifact(data)
+    return json.loads(parts.text), parts.payload
 
 
 def join(header: Any, payload: bytes, header_bytes: bytes | None = None) -> bytes:
-    """Bytes of a file with this header and payload and a correct checksum."""
+    """Bytes of a file with this header (or this JSON text) and payload, the header stored as
+    the writer stores it (version 2: zlib) and the checksum correct."""
     hb = header_bytes if header_bytes is not None else json.dumps(header).encode()
-    body = MAGIC + struct.pack("<I", len(hb)) + hb + payload
-    return body + hashlib.sha256(body).digest()
+    return join_artifact(pack_header(hb), payload)
 
 
 def _nodes(obj: Any, path: tuple = ()) -> list[tuple]:
@@ -210,11 +222,24 @@ def mutate(seed: bytes, rng: random.Random) -> bytes:
         _mutate_header(rng, header, rng.choice(["table", "any"]))
     elif r < 0.90:
         payload = _mutate_payload(rng, header, payload)
-    elif r < 0.95:
+    elif r < 0.93:
         hb = bytearray(json.dumps(header).encode())
         i = rng.randrange(len(hb))
         hb[i : i + 1] = rng.choice([b"[", b"{", b"9", b'"', b"", b"-", b"e9"]) * rng.choice([1, 3])
         return join(None, payload, bytes(hb))
+    elif r < 0.96:
+        # the compressed header's own bytes: flipped, cut or extended (zlib's checks, the
+        # decompression bound, a stream that ends early or has bytes after its end)
+        zb = bytearray(pack_header(json.dumps(header).encode()))
+        op = rng.random()
+        if op < 0.6:
+            for _ in range(rng.randint(1, 4)):
+                zb[rng.randrange(len(zb))] ^= 1 << rng.randrange(8)
+        elif op < 0.8:
+            del zb[rng.randrange(len(zb)) :]
+        else:
+            zb += rng.randbytes(rng.choice([1, 8]))
+        return join_artifact(bytes(zb), payload)
     else:
         # a header length that does not match the header, checksum still right
         data = bytearray(join(header, payload))
@@ -306,8 +331,16 @@ def main() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     def one(seed: int) -> dict[str, Any]:
-        cmd = [sys.executable, __file__, "--worker", str(seed), "--chunk", str(a.chunk),
-               "--mem-mb", str(a.mem_mb)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            str(seed),
+            "--chunk",
+            str(a.chunk),
+            "--mem-mb",
+            str(a.mem_mb),
+        ]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             return {"crashed": True, "seed": seed, "rc": r.returncode, "stderr": r.stderr[-500:]}

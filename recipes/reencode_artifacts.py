@@ -1,5 +1,7 @@
-"""Re-encode .secomp files with the current writer (e.g. range coding, when they were written on
-a machine without `constriction`). Lossless: checks every tensor is bit-identical afterwards.
+"""Re-encode .secomp files in place with the current writer (e.g. range coding, when they were
+written on a machine without `constriction`; a version-1 file becomes version 2, its header
+compressed, float16-exact tensors `half`). Lossless: checks every tensor is bit-identical
+afterwards.
 
     python recipes/reencode_artifacts.py models/*.secomp
 """

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 from typing import Any
 
-from .io.format import MAGIC, entropy_bound_bytes, read_artifact
+from .io.format import MAGIC, decode_state, entropy_bound_bytes, parse_artifact, split_artifact
 from .io.modelio import load_model, resolve
 from .models import build_model, model_config
 from .structure.macs import count_macs
 from .structure.slim import SlimError, slim_model
 
 
-def _tensor_rows(path: Path) -> tuple[list[dict[str, Any]], int, float]:
-    """Per-tensor accounting of a .secomp file: (rows, header bytes, entropy bound bytes)."""
+def _tensor_rows(path: Path) -> tuple[list[dict[str, Any]], dict[str, int], float]:
+    """Per-tensor accounting of a .secomp file: (rows, header sizes, entropy bound bytes). The
+    header sizes: `format_version`, `overhead_bytes` (magic, length, header as stored on disk,
+    checksum), `header_bytes` (as stored: compressed in version 2) and `header_json_bytes`."""
     data = path.read_bytes()
-    header, state = read_artifact(data, str(path))
-    (hlen,) = struct.unpack("<I", data[len(MAGIC) : len(MAGIC) + 4])
-    payload = data[len(MAGIC) + 4 + hlen : -32]
+    parts = split_artifact(data, str(path))
+    header, payload = parse_artifact(data, str(path))
+    state = decode_state(header, payload, str(path))
+    sizes = {
+        "format_version": header["format_version"],
+        "overhead_bytes": len(MAGIC) + 4 + len(parts.stored) + 32,
+        "header_bytes": len(parts.stored),
+        "header_json_bytes": len(parts.text),
+    }
     rows, bound = [], 0.0
     for d in header["tensors"]:
         streams = [payload[o : o + n] for o, n in d["streams"]]
@@ -50,7 +57,7 @@ def _tensor_rows(path: Path) -> tuple[list[dict[str, Any]], int, float]:
                 position_bytes=len(streams[-1] if d["enc"] == "codebook" else streams[0]),
             )
         rows.append(row)
-    return rows, len(MAGIC) + 4 + hlen + 32, bound
+    return rows, sizes, bound
 
 
 def model_info(name_or_path: str | Path, macs: bool = True) -> dict[str, Any]:
@@ -79,9 +86,10 @@ def model_info(name_or_path: str | Path, macs: bool = True) -> dict[str, Any]:
         info["unslimmed_params"] = base_params
         info["compression_ratio"] = base_params * 4 / size
     if path.suffix == ".secomp":
-        rows, overhead, bound = _tensor_rows(path)
+        rows, sizes, bound = _tensor_rows(path)
+        overhead = sizes["overhead_bytes"]
+        info.update(sizes)
         info["tensors"] = rows
-        info["overhead_bytes"] = overhead
         info["accounted_bytes"] = overhead + sum(r["bytes"] for r in rows)
         info["entropy_bound_bytes"] = round(bound + overhead, 1)
         info["above_entropy_bound"] = size / (bound + overhead) - 1
@@ -123,6 +131,12 @@ def format_info(info: dict[str, Any]) -> str:
             f"entropy bound {info['entropy_bound_bytes']:,.0f} bytes; file is "
             f"{100 * info['above_entropy_bound']:.1f}% above it; header+checksum "
             f"{info['overhead_bytes']:,} bytes"
+        )
+        zipped = info["format_version"] >= 2
+        lines.append(
+            f"format      version {info['format_version']}; header {info['header_bytes']:,} "
+            f"bytes on disk"
+            + (f" (zlib of {info['header_json_bytes']:,} bytes of JSON)" if zipped else " (JSON)")
         )
         lines.append(
             f"{'tensor':40} {'shape':>16} {'non-zero':>10} {'enc':>8} {'bits':>4} {'bytes':>10}"

@@ -652,3 +652,124 @@ def test_save_pruned_writes_the_model_before_q_as_a_loadable_file(tmp_path):
     assert len(torch.unique(weights[weights != 0])) > 2**3  # not on a 3-bit codebook
     final = save_artifact(result.model.cpu().eval(), tmp_path / "final.secomp", result.tensors)
     assert final < (tmp_path / "pruned.secomp").stat().st_size
+
+
+def test_round_unquantized_to_fp16_leaves_codebooks_and_large_values_alone():
+    """Biases, norm weights and running statistics are rounded to float16 precision in place;
+    clustered weights stay bit-exact, integer buffers untouched, a tensor holding a value
+    float16 cannot (|x| > 65504) is skipped."""
+    from secomp.compress.quantize import round_unquantized_to_fp16
+
+    torch.manual_seed(0)
+    model = AllLayers()
+    tensors = prunable_tensors(model)
+    masks = full_masks(model, tensors)
+    quantize_model(model, tensors, masks, 3)
+    with torch.no_grad():
+        model.norm.running_mean.copy_(torch.randn(4))
+        model.norm.running_var.copy_(torch.rand(4) + 0.5)
+        model.norm.num_batches_tracked.fill_(7)
+        model.lin.bias[0] = 1e5  # beyond float16's range
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    books = {t.name for t in tensors}
+    rounded = round_unquantized_to_fp16(model, books)
+    after = model.state_dict()
+    assert "lin.bias" not in rounded and torch.equal(after["lin.bias"], before["lin.bias"])
+    assert not set(rounded) & books
+    assert {"c1.bias", "norm.weight", "norm.running_mean", "norm.running_var"} <= set(rounded)
+    assert "norm.num_batches_tracked" not in rounded
+    for k, v in before.items():
+        if k in books or k == "lin.bias" or not v.is_floating_point():
+            assert torch.equal(after[k], v), k
+        else:
+            assert k in rounded, k
+            assert torch.equal(after[k], v.half().float()), k
+            assert (after[k] - v).abs().max() <= v.abs().max() * 2.0**-11, k
+    assert any(not torch.equal(after[k], before[k]) for k in rounded)  # something did round
+    assert round_unquantized_to_fp16(model, books) == rounded  # idempotent
+    assert all(torch.equal(model.state_dict()[k], after[k]) for k in after)
+
+
+@pytest.mark.parametrize("vectors", ["fp16", "none"])
+def test_q_stage_rounds_the_vectors_to_fp16(tmp_path, vectors):
+    """quant_vectors: fp16 rounds every float tensor outside the codebooks at the end of Q;
+    the writer stores them `half`, and the file is smaller than with quant_vectors: none."""
+    from secomp.io.format import encode_model, read_artifact
+
+    result, _ = _channel_compress(
+        ConvGRUNorm(),
+        tmp_path,
+        dict(lr=1e-3, valid_every=5, log_every=5),
+        stages=["Q"],
+        quant_bits=3,
+        centroid_steps=2,
+        quant_vectors=vectors,
+    )
+    state = result.model.state_dict()
+    rest = [k for k, v in state.items() if v.is_floating_point() and k not in result.books]
+    assert rest
+    exact = [torch.equal(state[k], state[k].half().float()) for k in rest]
+    header, _ = read_artifact(encode_model(result.model.cpu(), result.tensors))
+    encs = {d["name"]: d["enc"] for d in header["tensors"]}
+    final = result.progress.rounds[-1]
+    assert final["unit"] == "Q"
+    if vectors == "fp16":
+        assert all(exact) and final["fp16_tensors"] == len(rest)
+        assert "fp16_skipped" not in final
+        assert {encs[k] for k in rest} <= {"half", "codebook", "sparse"}
+        assert "half" in {encs[k] for k in rest}
+    else:
+        assert not all(exact) and "fp16_tensors" not in final
+        assert "half" not in encs.values()
+    for name in result.books:  # the clustered weights keep their float32 centroids
+        assert encs[name] == "codebook"
+
+
+def test_quant_vectors_is_checked():
+    from secomp.compress.pipeline import _check_choices
+    from secomp.compress.presets import load_pipeline
+
+    for preset in ("c1", "c2", "c2-fast", "c2-sibling", "demo"):
+        assert load_pipeline(preset)[2].quant_vectors == "fp16", preset
+    _, _, cfg = load_pipeline("c1", ["quant_vectors=none"])
+    _check_choices(cfg)
+    _, _, cfg = load_pipeline("c1", ["quant_vectors=bf16"])
+    with pytest.raises(ValueError, match="quant_vectors"):
+        _check_choices(cfg)
+
+
+def test_round_vectors_recipe_shrinks_a_file_and_keeps_its_codebooks(tmp_path):
+    """recipes/round_vectors.py on a version-1 file: a smaller version-2 file, codebook
+    tensors bit-identical, every other tensor within float16 rounding of the original."""
+    import importlib.util
+
+    from secomp.io.format import read_artifact, save_artifact, split_artifact
+    from secomp.models import build_model
+
+    from .test_models import SMALL
+
+    torch.manual_seed(0)
+    model = build_model("crn", **SMALL["crn"])
+    tensors = prunable_tensors(model)
+    quantize_model(model, tensors, full_masks(model, tensors), 4)
+    src, dst = tmp_path / "in.secomp", tmp_path / "out.secomp"
+    save_artifact(model, src, tensors, version=1)
+    path = Path(__file__).resolve().parents[1] / "recipes" / "round_vectors.py"
+    spec = importlib.util.spec_from_file_location("round_vectors", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    before, after, rounded = mod.round_file(src, dst)
+    assert after == dst.stat().st_size < before == src.stat().st_size
+    h0, s0 = read_artifact(src.read_bytes())
+    h1, s1 = read_artifact(dst.read_bytes())
+    assert h0["format_version"] == 1 and split_artifact(dst.read_bytes()).container == 2
+    enc0 = {d["name"]: d["enc"] for d in h0["tensors"]}
+    enc1 = {d["name"]: d["enc"] for d in h1["tensors"]}
+    kinds = {d["name"]: d.get("kind") for d in h0["tensors"]}
+    assert kinds == {d["name"]: d.get("kind") for d in h1["tensors"]}
+    assert rounded and "half" in enc1.values()
+    for k, v in s0.items():
+        if enc0[k] == "codebook":
+            assert enc1[k] == "codebook" and torch.equal(s1[k], v), k
+        elif v.is_floating_point():
+            assert k in rounded and torch.equal(s1[k], v.half().float()), k

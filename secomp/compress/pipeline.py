@@ -5,7 +5,8 @@
     P1.. iterative pruning rounds: sensitivity analysis -> prune every unit at its ratio ->
         fine-tune with masks (and, with reg_decay > 0, the penalty at lambda * reg_decay^k);
         stop when a round removes < min_round_fraction of what remains
-    Q   k-means quantization of the remaining weights, then centroid fine-tuning
+    Q   k-means quantization of the remaining weights, then centroid fine-tuning; then (with
+        `quant_vectors: fp16`) every other float tensor rounded to float16 precision
 
 C1 = S(L1) + P(unstructured) + Q, C2 = S(group lasso) + P(structured) + Q; any subset of S, P, Q
 runs (the paper's ablations). A prune unit is one tensor (`groups: tensor`, the paper's groups)
@@ -45,7 +46,15 @@ from .groups import (
     prunable_tensors,
 )
 from .masks import Masks, apply_masks, count_nonzero, full_masks, sparsity
-from .quantize import MAX_BITS, CentroidTuner, Codebook, bits_for, choose_bits, quantize_model
+from .quantize import (
+    MAX_BITS,
+    CentroidTuner,
+    Codebook,
+    bits_for,
+    choose_bits,
+    quantize_model,
+    round_unquantized_to_fp16,
+)
 from .regularize import REGULARIZERS, make_penalty, regularizer
 from .sensitivity import plot_sensitivity, sensitivity_analysis, write_sensitivity_csv
 
@@ -88,6 +97,10 @@ class CompressConfig:
     quant_init: str = "linear"
     centroid_steps: int = 500
     centroid_lr: float = 1e-5
+    # fp16: at the end of Q, every float tensor outside the codebooks (biases, norm weights and
+    # statistics, PReLU slopes) rounded to float16 precision, stored in 2 bytes a value; none:
+    # left float32
+    quant_vectors: str = "fp16"
     # evaluation and training of every fine-tuning phase
     quality_items: int = 16
     distill: float = 0.0  # weight of the distance to the uncompressed model's output
@@ -520,7 +533,9 @@ def _quant_bits(run: _Run, unit: str) -> dict[str, int]:
 
 def _quantization(run: _Run, unit: str) -> None:
     """Q: k-means codebooks for the remaining weights (widths fixed, or chosen per tensor by
-    sensitivity analysis), then centroid fine-tuning."""
+    sensitivity analysis), then centroid fine-tuning, then (quant_vectors: fp16) every other
+    float tensor rounded to float16 precision; the unit's row counts the tensors rounded
+    (`fp16_tensors`) and names any left float32 for their range (`fp16_skipped`)."""
     t0 = time.time()
     cfg, model = run.cfg, run.model
     bits = _quant_bits(run, unit)
@@ -553,9 +568,19 @@ def _quantization(run: _Run, unit: str) -> None:
         load_state=tuner.load_state,
     )
     run.tune(unit, cfg.centroid_steps, hooks)
+    final: dict[str, Any] = {}
+    if cfg.quant_vectors == "fp16":
+        rounded = round_unquantized_to_fp16(model, run.state.books)
+        floats = [k for k, v in model.state_dict().items() if v.is_floating_point()]
+        left = [k for k in floats if k not in run.state.books and k not in rounded]
+        final["fp16_tensors"] = len(rounded)
+        if left:
+            final["fp16_skipped"] = left
     run.prog.rounds.append(after_kmeans)
-    run.finish(unit, t0, run.round_row(unit, {}))
+    run.finish(unit, t0, run.round_row(unit, final))
 
+
+QUANT_VECTORS = ("fp16", "none")
 
 # the stage of each unit of plan_units, by the unit's first letter
 STAGES = {"S": _sparse_regularization, "P": _pruning_round, "Q": _quantization}
@@ -566,6 +591,7 @@ def _check_choices(cfg: CompressConfig) -> None:
         ("regularizer", cfg.regularizer, REGULARIZERS),
         ("groups", cfg.groups, GROUP_MODES),
         ("rank_norm", cfg.rank_norm, RANK_NORMS),
+        ("quant_vectors", cfg.quant_vectors, QUANT_VECTORS),
     ):
         if value not in known:
             raise ValueError(f"unknown {key} '{value}' ({', '.join(known)})")

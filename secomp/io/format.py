@@ -3,12 +3,21 @@
 Layout (docs/format.md):
     b"SECOMP\\r\\n"          8 bytes magic
     u32 little-endian     header length H
-    H bytes               header, UTF-8 JSON: format_version, model config, tensor table
+    H bytes               header: zlib-compressed UTF-8 JSON (version 2) or the JSON as it is
+                          (version 1): format_version, model config, tensor table
     payload               the tensors' streams, concatenated
     32 bytes              SHA-256 of everything before it
 
+The writer writes version 2; the reader reads both. A version-1 header is JSON whose first byte
+is `{`; a zlib stream can never begin with that byte (its first byte's low four bits are 8,
+deflate; `{` is 0x7B), so the first byte tells the two apart, and the JSON's format_version
+must then agree with it. Decompression stops at `header_limit(file size)` bytes (64 x the file,
+at most 16 MiB), so a forged header cannot expand into a memory blow-up.
+
 Each state-dict tensor is stored in the cheapest of:
     dense     raw little-endian values (float32, or the tensor's integer dtype)
+    half      little-endian float16 values of a float32 tensor all of whose values are finite
+              and exactly float16 (version 2); they decode to the same float32 values
     sparse    positions of the non-zeros + their float32 values
     codebook  positions (unless all non-zero) + float32 centroids + a cluster index per non-zero
 Positions are a bitmap or relative indices with filler entries (Deep Compression), whichever
@@ -26,8 +35,9 @@ import hashlib
 import json
 import struct
 import warnings
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -47,7 +57,17 @@ from .bits import (
 )
 
 MAGIC = b"SECOMP\r\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what the writer writes
+READ_VERSIONS = (1, 2)  # what the reader reads: 1 has a plain JSON header and no `half`
+ZLIB_LEVEL = 9
+# The header's JSON, decompressed, at most MAX_HEADER_RATIO x the file's bytes and never more
+# than MAX_HEADER_BYTES. zlib expands up to ~1,032x, so without a bound a 200 KB header could
+# decompress to 200 MB (and json.loads would then build ~20-60 bytes of objects per byte). The
+# committed models' headers are 0.2-9 % of their file as JSON (at most 115 KB, 15x its
+# compressed size), so 64x the file and 16 MiB leave room for far larger tables while a forged
+# file of B bytes can make the reader inflate at most 64 B of JSON.
+MAX_HEADER_RATIO = 64
+MAX_HEADER_BYTES = 16 << 20
 MAX_ELEMENTS = 1 << 31  # refuse tensors larger than this (a corrupt header must not allocate)
 MAX_DIMS = 8
 MAX_CODEBOOK = 256
@@ -181,8 +201,21 @@ def _positions_stream(flat_nz: np.ndarray, numel: int, entropy: bool) -> tuple[d
     return min(options, key=lambda o: len(o[1]))
 
 
-def encode_tensor(t: torch.Tensor, entropy: bool = True) -> tuple[dict, list[bytes]]:
-    """(descriptor, streams) for one tensor, choosing the smallest encoding."""
+def fp16_exact(a: np.ndarray) -> bool:
+    """Whether every value of float32 array `a` is finite and float16 holds it exactly (bit for
+    bit, so -0.0 stays -0.0): then `half` stores it losslessly in 2 bytes per value."""
+    if a.dtype != np.float32 or not np.isfinite(a).all():
+        return False
+    with np.errstate(over="ignore"):  # a value beyond 65504 becomes inf: not exact
+        back = a.astype(np.float16).astype(np.float32)
+    return bool(np.array_equal(back.view(np.uint32), np.ascontiguousarray(a).view(np.uint32)))
+
+
+def encode_tensor(
+    t: torch.Tensor, entropy: bool = True, half: bool = True
+) -> tuple[dict, list[bytes]]:
+    """(descriptor, streams) for one tensor, choosing the smallest encoding (`half` only where
+    allowed: version 2)."""
     a = t.detach().cpu().contiguous().numpy()
     desc: dict[str, Any] = {"shape": list(a.shape), "dtype": str(a.dtype)}
     if a.dtype != np.float32:
@@ -195,6 +228,8 @@ def encode_tensor(t: torch.Tensor, entropy: bool = True) -> tuple[dict, list[byt
     values = flat[nz]
     uniq = np.unique(values)
     candidates = [dense]
+    if half and fp16_exact(flat):
+        candidates.append(({**desc, "enc": "half"}, [flat.astype("<f2").tobytes()]))
     pos: tuple[dict, bytes] | None = None
     if nz.size < flat.size:
         pos = _positions_stream(nz, flat.size, entropy)
@@ -237,7 +272,9 @@ def _decode_positions(desc: dict, data: bytes, numel: int, nnz: int) -> np.ndarr
     return pos
 
 
-ENCODINGS = {"dense": (1,), "sparse": (2,), "codebook": (2, 3)}  # encoding -> stream counts
+# encoding -> stream counts
+ENCODINGS = {"dense": (1,), "half": (1,), "sparse": (2,), "codebook": (2, 3)}
+V2_ENCODINGS = ("half",)  # not in a version-1 file
 
 
 def _check_descriptor(desc: Any) -> tuple[list[int], int, np.dtype]:
@@ -279,6 +316,11 @@ def decode_tensor(desc: dict, streams: list[bytes]) -> torch.Tensor:
             raise ArtifactError("dense tensor has the wrong byte count")
         out = np.frombuffer(streams[0], dtype).astype(dtype.newbyteorder("="))
         return torch.from_numpy(out.reshape(shape).copy())
+    if enc == "half":
+        if len(streams[0]) != 2 * numel:
+            raise ArtifactError("half tensor has the wrong byte count")
+        out = np.frombuffer(streams[0], "<f2").astype(np.float32)  # exact: fp16 is in fp32
+        return torch.from_numpy(out.reshape(shape))
     nnz = _int(desc, "nnz", 0, numel)
     if enc == "sparse":
         if len(streams[1]) != 4 * nnz:
@@ -309,13 +351,33 @@ def decode_tensor(desc: dict, streams: list[bytes]) -> torch.Tensor:
 # ----------------------------------------------------------------------------- whole model
 
 
-def encode_model(model: nn.Module, tensors=None, entropy: bool = True) -> bytes:
+def pack_header(text: bytes, version: int = FORMAT_VERSION) -> bytes:
+    """The header's bytes as stored: version 2 zlib-compresses the JSON `text`, version 1
+    keeps it as it is."""
+    if version not in READ_VERSIONS:
+        raise ValueError(f"format version {version} (this secomp writes {READ_VERSIONS})")
+    return zlib.compress(text, ZLIB_LEVEL) if version >= 2 else text
+
+
+def join_artifact(stored_header: bytes, payload: bytes) -> bytes:
+    """A file's bytes from its stored header (`pack_header`) and payload: magic, header length,
+    header, payload, SHA-256."""
+    body = MAGIC + struct.pack("<I", len(stored_header)) + stored_header + payload
+    return body + hashlib.sha256(body).digest()
+
+
+def encode_model(
+    model: nn.Module, tensors=None, entropy: bool = True, version: int = FORMAT_VERSION
+) -> bytes:
     """The bytes of the .secomp file for `model` (`tensors`, the prunable list, is recorded so
-    `secomp info` can name each tensor's kind)."""
+    `secomp info` can name each tensor's kind). `version` 1 writes the old format (plain JSON
+    header, no `half`), which older readers read."""
+    if version not in READ_VERSIONS:
+        raise ValueError(f"format version {version} (this secomp writes {READ_VERSIONS})")
     kinds = {t.name: t.kind for t in (tensors or [])}
     table, payload = [], bytearray()
     for name, value in model.state_dict().items():
-        desc, streams = encode_tensor(value, entropy)
+        desc, streams = encode_tensor(value, entropy, half=version >= 2)
         desc["name"] = name
         if name in kinds:
             desc["kind"] = kinds[name]
@@ -324,18 +386,23 @@ def encode_model(model: nn.Module, tensors=None, entropy: bool = True) -> bytes:
             desc["streams"].append([len(payload), len(s)])
             payload += s
         table.append(desc)
-    header = json.dumps(
-        {"format_version": FORMAT_VERSION, "config": model_config(model), "tensors": table},
+    text = json.dumps(
+        {"format_version": version, "config": model_config(model), "tensors": table},
         separators=(",", ":"),
     ).encode()
-    body = MAGIC + struct.pack("<I", len(header)) + header + bytes(payload)
-    return body + hashlib.sha256(body).digest()
+    return join_artifact(pack_header(text, version), bytes(payload))
 
 
-def save_artifact(model: nn.Module, path: str | Path, tensors=None, entropy: bool = True) -> int:
+def save_artifact(
+    model: nn.Module,
+    path: str | Path,
+    tensors=None,
+    entropy: bool = True,
+    version: int = FORMAT_VERSION,
+) -> int:
     """Write atomically; returns the file size in bytes. Refuses (ArtifactError, nothing
     written) a model whose file the reader would refuse by its size bounds."""
-    data = encode_model(model, tensors, entropy)
+    data = encode_model(model, tensors, entropy, version)
     parse_artifact(data, str(path))  # never write a file that cannot be loaded back
     write_bytes(path, data)
     return len(data)
@@ -355,18 +422,53 @@ def declared_limit(file_bytes: int) -> int:
     return min(MAX_DECLARED_RATIO * file_bytes, MAX_DECODED_BYTES)
 
 
+def header_limit(file_bytes: int) -> int:
+    """The most bytes of header JSON a file of this size may decompress to: MAX_HEADER_RATIO x
+    its size, at most MAX_HEADER_BYTES."""
+    return min(MAX_HEADER_RATIO * file_bytes, MAX_HEADER_BYTES)
+
+
 def _stored_values(desc: dict, numel: int) -> int:
-    """How many values a checked table entry's streams must produce."""
-    if desc["enc"] == "dense":
+    """How many values a checked table entry's streams must produce (each decodes to an
+    element of its dtype: a `half` value to a float32)."""
+    if desc["enc"] in ("dense", "half"):
         return numel
     return _int(desc, "nnz", 0, numel)
 
 
-def parse_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, bytes]:
-    """(header, payload) of a .secomp file, after the checksum, the header's structure and every
-    tensor-table entry are checked and the declared shapes' total is bounded by
-    `declared_limit(len(data))`, their stored values by `decoded_limit(len(data))`; nothing is
-    decoded yet."""
+class ArtifactParts(NamedTuple):
+    """A file's pieces: the header as stored (`stored`, H bytes), its JSON text, the payload,
+    and the container the first header byte names (1: plain JSON, 2: zlib)."""
+
+    stored: bytes
+    text: bytes
+    payload: bytes
+    container: int
+
+
+def _inflate(stored: bytes, limit: int) -> bytes:
+    """The zlib stream `stored`, decompressed to at most `limit` bytes: more, a truncated or
+    corrupt stream, or bytes after its end are an ArtifactError."""
+    d = zlib.decompressobj()
+    try:
+        # at most limit + 1 bytes of output (zlib's blocks and their join: about twice that in
+        # memory for a moment), however far the stream would expand
+        text = d.decompress(stored, limit + 1)
+    except zlib.error as e:
+        raise ArtifactError(f"corrupt compressed header ({str(e)[:80]})") from None
+    if len(text) > limit:
+        raise ArtifactError(f"header decompresses to more than {limit:,} bytes")
+    if not d.eof:
+        raise ArtifactError("truncated compressed header")
+    if d.unused_data:
+        raise ArtifactError("bytes after the compressed header")
+    return text
+
+
+def split_artifact(data: bytes, name: str = "<bytes>") -> ArtifactParts:
+    """The pieces of a .secomp file after its length, magic, checksum and header length are
+    checked and a compressed header is inflated within `header_limit(len(data))`; the JSON is
+    not parsed yet."""
     if len(data) < len(MAGIC) + 4 + 32 or data[: len(MAGIC)] != MAGIC:
         raise ArtifactError(f"{name}: not a .secomp file (bad magic or too short)")
     body, digest = data[:-32], data[-32:]
@@ -376,18 +478,42 @@ def parse_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, bytes]:
     start = len(MAGIC) + 4
     if hlen > len(body) - start:
         raise ArtifactError(f"{name}: header length beyond end of file")
+    stored = body[start : start + hlen]
+    payload = body[start + hlen :]
+    if stored[:1] == b"{":  # version 1: JSON; never the first byte of a zlib stream
+        return ArtifactParts(stored, stored, payload, 1)
     try:
-        header = json.loads(body[start : start + hlen])
+        text = _inflate(stored, header_limit(len(data)))
+    except ArtifactError as e:
+        raise ArtifactError(f"{name}: {e}") from None
+    return ArtifactParts(stored, text, payload, 2)
+
+
+def parse_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, bytes]:
+    """(header, payload) of a .secomp file, after the checksum, the header's structure and every
+    tensor-table entry are checked and the declared shapes' total is bounded by
+    `declared_limit(len(data))`, their stored values by `decoded_limit(len(data))`; nothing is
+    decoded yet."""
+    parts = split_artifact(data, name)
+    try:
+        header = json.loads(parts.text)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ArtifactError(f"{name}: unreadable header ({type(e).__name__})") from None
     if not isinstance(header, dict):
         raise ArtifactError(f"{name}: header is not a mapping")
-    if header.get("format_version") != FORMAT_VERSION:
+    version = header.get("format_version")
+    if type(version) is not int or version not in READ_VERSIONS:
         raise ArtifactError(
-            f"{name}: format version {str(header.get('format_version'))[:20]} is not supported "
-            f"(this secomp reads version {FORMAT_VERSION})"
+            f"{name}: format version {str(version)[:20]} is not supported "
+            f"(this secomp reads versions {', '.join(map(str, READ_VERSIONS))})"
         )
-    payload = body[start + hlen :]
+    if version != parts.container:
+        how = "plain JSON" if parts.container == 1 else "compressed"
+        raise ArtifactError(
+            f"{name}: format version {version} with a {how} header (version 1 stores JSON, "
+            "version 2 zlib-compressed JSON)"
+        )
+    payload = parts.payload
     table = header.get("tensors")
     if not isinstance(table, list) or not isinstance(header.get("config"), dict):
         raise ArtifactError(f"{name}: header lacks a config or a tensor table")
@@ -399,6 +525,8 @@ def parse_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, bytes]:
             if not isinstance(tname, str) or tname in names:
                 raise ArtifactError(f"missing or repeated name {str(tname)[:60]}")
             names.add(tname)
+            if version == 1 and desc["enc"] in V2_ENCODINGS:
+                raise ArtifactError(f"{desc['enc']} encoding in a version-1 file")
             streams = desc.get("streams")
             if not isinstance(streams, list) or len(streams) not in ENCODINGS[desc["enc"]]:
                 raise ArtifactError("bad stream list")
@@ -577,9 +705,9 @@ def load_artifact_bytes(data: bytes, path: str = "<bytes>", model: nn.Module | N
 
 def entropy_bound_bytes(desc: dict, streams: list[bytes]) -> float:
     """Lower bound for this tensor's integer streams under order-0 coding, plus its raw float
-    streams (codebook, values, dense) as they are."""
+    streams (codebook, values, dense, half) as they are."""
     enc = desc["enc"]
-    if enc == "dense":
+    if enc in ("dense", "half"):
         return float(len(streams[0]))
     total = 0.0
     ints: list[tuple[dict, bytes]] = []

@@ -54,7 +54,7 @@ ABLATIONS = (
         "C1",
         "crn-v7-pow-c1-r6q",
         "crn-v7-pow-c1-r6q-pq",
-        {"S+P+Q": "crn-c1", "P+Q": "crn-c1-pq", "P": "crn-c1-p"},
+        {"S+P+Q": "crn-v7-pow-c1", "P+Q": "crn-c1-pq", "P": "crn-c1-p"},
     ),
     (
         "crn-v6",

@@ -163,6 +163,35 @@ def _rounding_effect() -> str:
     )
 
 
+def _crn_p_share() -> str:
+    """How much of the committed CRN C1's STOI loss on the matched set its P file already has
+    (`secomp evaluate runs/crn-v6-c1-r4p/pruned.secomp --pairs testsets/matched_v2 --json
+    results/compressed_v2/crn-c1-r4p-p_matched.json`), per SNR against crn-v6."""
+    b = baseline_eval("crn-v6", "matched")
+    runs = {
+        n: _load(ROOT / "results" / "compressed_v2" / f"{n}_matched.json")
+        for n in ("crn-c1-r4p-p", "crn-c1")
+    }
+    if not (b and all(runs.values())):
+        return ""
+
+    def stoi(r: dict, x: str) -> float:
+        return r["by_snr"][x]["enhanced"]["stoi"]
+
+    cells = {
+        n: ", ".join(f"{100 * (stoi(r, x) - stoi(b, x)):+.2f}" for x in SNRS)
+        for n, r in runs.items()
+    }
+    q = [100 * (stoi(runs["crn-c1-r4p-p"], x) - stoi(runs["crn-c1"], x)) for x in SNRS]
+    return (
+        "On the matched set the run's P file (before Q; `secomp evaluate"
+        " runs/crn-v6-c1-r4p/pruned.secomp`, `results/compressed_v2/crn-c1-r4p-p_matched.json`)"
+        f" already changes STOI by {cells['crn-c1-r4p-p']} points at -5..15 dB, the committed"
+        f" P+Q file by {cells['crn-c1']}: pruning takes most of the loss, quantization adds"
+        f" {min(q):.2f}-{max(q):.2f} points."
+    )
+
+
 def run_table() -> list[str]:
     L = [
         "| run | from | pipeline | non-zero | `.secomp` bytes | ratio vs dense fp32 |"
@@ -478,7 +507,7 @@ def section() -> list[str]:
         " gcrn-v6 (`r4p`, 900 steps per round, 5 bits) ended where `r4q` did (valid STOI "
         "0.838 -> 0.824 against 0.826, 41.0x): more fine-tuning steps do not stop the "
         "GCRN's loss from rising 3-5 % a round, which the 5 % tolerance allows per "
-        "tensor. Each run took 9.1 minutes on the shared H200 (report.md).",
+        "tensor. Each run took 9.1 minutes on the shared H200 (report.md). " + _crn_p_share(),
         "",
     ]
     L += ablations()

@@ -18,7 +18,7 @@ def _tensor_rows(path: Path) -> tuple[list[dict[str, Any]], dict[str, int], floa
     checksum), `header_bytes` (as stored: compressed in version 2) and `header_json_bytes`."""
     data = path.read_bytes()
     parts = split_artifact(data, str(path))
-    header, payload = parse_artifact(data, str(path))
+    header, payload = parse_artifact(data, str(path), parts)
     state = decode_state(header, payload, str(path))
     sizes = {
         "format_version": header["format_version"],

@@ -489,12 +489,16 @@ def split_artifact(data: bytes, name: str = "<bytes>") -> ArtifactParts:
     return ArtifactParts(stored, text, payload, 2)
 
 
-def parse_artifact(data: bytes, name: str = "<bytes>") -> tuple[dict, bytes]:
+def parse_artifact(
+    data: bytes, name: str = "<bytes>", parts: ArtifactParts | None = None
+) -> tuple[dict, bytes]:
     """(header, payload) of a .secomp file, after the checksum, the header's structure and every
     tensor-table entry are checked and the declared shapes' total is bounded by
     `declared_limit(len(data))`, their stored values by `decoded_limit(len(data))`; nothing is
-    decoded yet."""
-    parts = split_artifact(data, name)
+    decoded yet. `parts`: `split_artifact(data, name)` if the caller already has it (the
+    checksum and the inflation are then not done again)."""
+    if parts is None:
+        parts = split_artifact(data, name)
     try:
         header = json.loads(parts.text)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:

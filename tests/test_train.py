@@ -137,7 +137,10 @@ def test_loss_power_reaches_the_training_loss(demo_data, tmp_path):
         _train(demo_data, tmp_path / "plain", "steps=8", "valid_every=2", "loss_power=0.3",
                resume=True)
     assert (tmp_path / "plain" / "ckpt.pt").read_bytes() == before
-    # a model without spectra is refused before any data is read
-    r = run_secomp(["train", "--data", tmp_path / "no-such-corpus", "--out", tmp_path / "t",
-                    "model=tcnn", "loss_power=0.3"], check=False)
-    assert r.returncode != 0 and "loss_power 0.3" in r.stderr and "Traceback" not in r.stderr
+    # a model without spectra (the separator's permutation-invariant loss) is refused before any
+    # data is read, and so is a power outside (0, 1]
+    for model, power in (("sep", "0.3"), ("tcnn", "1.5")):
+        r = run_secomp(["train", "--data", tmp_path / "no-such-corpus", "--out", tmp_path / "t",
+                        f"model={model}", f"loss_power={power}"], check=False)
+        assert r.returncode != 0 and f"loss_power {power}" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr

@@ -15,6 +15,10 @@
 #   bash recipes/gpu_v5.sh train             # decode the corpus once into the bank cache, then
 #                                            # train every config in MODELS at once on the one GPU,
 #                                            # detached (survives between calls), MIN minutes each
+#   bash recipes/gpu_v5.sh train-pack        # `train`, then wait for the trainings to end and
+#                                            # `pack` MODELS, all in this one call: a lease too short
+#                                            # to watch from several calls loses nothing to a gap
+#                                            # between calls (the v14 lease lost its machine so)
 #   bash recipes/gpu_v5.sh compress          # every MODEL:PIPELINE[:TAG[:K=V,...]] in JOBS through `secomp compress`
 #                                            # at once, detached, fine-tuning on the mix of
 #                                            # configs/train/MODEL.yaml, stopped at LIMIT s
@@ -116,6 +120,11 @@ PY
         >> checkpoints/$m.log 2>&1 < /dev/null &
     done
     sleep 60; bash "$0" status ;;
+  train-pack)
+    bash "$0" train || exit 1
+    # MIN minutes of training, then its last checkpoint and the final validation
+    WAIT=$(python3 -c "print(int($MIN * 60 + 90))") bash "$0" wait
+    bash "$0" pack $MODELS && bash "$0" status > /dev/null ;;
   status)
     for m in $MODELS; do
       echo "== $m: $(tail -c 300 checkpoints/$m.log | tr '\r' '\n' | tail -1)"
@@ -140,6 +149,6 @@ PY
       for m in "$@"; do cp -r checkpoints/pack/$m "$OUT/"; done
     fi
     ls -la "$OUT"/* ;;
-  *) echo "usage: $0 unpack|init|bench|wait|banks|train|compress|compress-after|status|pack NAME..." >&2
+  *) echo "usage: $0 unpack|init|bench|wait|banks|train|train-pack|compress|compress-after|status|pack NAME..." >&2
      exit 2 ;;
 esac

@@ -24,6 +24,7 @@ from results_paper_tables import (
     within,
 )
 from results_paper_tables import section as paper_tables
+from results_train_small import section as train_small
 
 from secomp.compress.pipeline import Progress
 from secomp.io.modelio import load_model
@@ -558,7 +559,7 @@ def section() -> list[str]:
             " the noisy valid input (the v7 power-law loss fixes that: crn-v7-pow, first"
             " section); c2-fast was run on crn-v6, the chosen CRN at the time of the lease."
         )
-    return L + [""] + claims()
+    return L + [""] + train_small() + claims()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ CANDIDATES = {
     "gcrn": ("gcrn-v5", "gcrn-v6", "gcrn-v7-pow"),
     "lstm": ("lstm-v5", "lstm-v6"),
     # tcnn-v5-bn (`secomp bn-recalibrate`, 6 batches) scored -0.402 PESQ on valid against
-    # tcnn-v5's -0.404 (results/selection_v5/): no change worth a second published file
+    # tcnn-v5's -0.404 (results/selection_v5/): no change worth a second published file;
+    # tcnn-v7-pow-bn (8 batches from step 3,400) -0.122 against tcnn-v7-pow's -0.118
     "tcnn": ("tcnn-v5", "tcnn-v6", "tcnn-v7-pow"),
     "demo": ("demo-v5",),
 }

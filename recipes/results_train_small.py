@@ -22,10 +22,11 @@ import csv
 import json
 from pathlib import Path
 
+from results_v5 import SNRS  # recipes/ is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "train_small.json"
 SETS = ("matched", "untrained")
-SNRS = ("-5", "0", "5", "10", "15")
 # (label, role, file whose bytes are the size, evaluate JSON pattern, training logs)
 PAIRS = {
     "crn": [
@@ -76,12 +77,16 @@ def section() -> list[str]:
         return ["### Compress-large vs train-small", "",
                 "Not computed yet (`python recipes/results_train_small.py`).", ""]
     data = json.loads(OUT.read_text())
+    crn = _roles(data["crn"])
+    small_min, large_min = (crn[r]["train_minutes"] for r in ("narrow", "large baseline"))
     L = ["### Compress-large vs train-small (item 7)", "",
          "`python recipes/results_train_small.py` (after `python recipes/weights.py restore"
          " demo-v5 crn-v6`; sizes are the bytes of the files named). Cells: STOI / PESQ.",
          "Only the CRN has a narrow model trained on corpus v2: demo-v5 (channels 8-16-16-32-32,",
-         "LSTM 128), trained for 12 min on a GPU shared by eight runs and with 20% reverberant",
-         "mixtures, while crn-v6's lineage trained for 33 min (crn-v5, then crn-v6) without",
+         f"LSTM 128), trained for {small_min:.0f} min on a GPU shared by eight runs and with 20%"
+         " reverberant",
+         f"mixtures, while crn-v6's lineage trained for {large_min:.0f} min (crn-v5, then crn-v6)"
+         " without",
          "reverberation in its last 21 min. So this is not the controlled experiment the item",
          "asks for (same data and GPU time); GCRN and LSTM have no narrow model yet.", ""]
     for arch, entries in data.items():
@@ -100,13 +105,16 @@ def section() -> list[str]:
     return L + [""]
 
 
+def _roles(entries: list[dict]) -> dict[str, dict]:
+    return {e["role"]: e for e in entries}
+
+
 def margins(data: dict) -> list[tuple[str, str, int, int, float, float]]:
     """(arch, metric, cells where the compressed large model beats the narrow one, cells,
     smallest difference, largest difference) over both sets and every SNR."""
     out = []
     for arch, entries in data.items():
-        comp = next(e for e in entries if e["role"] == "compressed")
-        small = next(e for e in entries if e["role"] == "narrow")
+        comp, small = _roles(entries)["compressed"], _roles(entries)["narrow"]
         for k in ("stoi", "pesq"):
             d = [comp["quality"][s][x][k] - small["quality"][s][x][k] for s in SETS for x in SNRS]
             out.append((arch, k, sum(v > 0 for v in d), len(d), min(d), max(d)))
@@ -116,7 +124,7 @@ def margins(data: dict) -> list[tuple[str, str, int, int, float, float]]:
 def verdict_lines(data: dict) -> list[str]:
     out = []
     for arch, k, wins, n, lo, hi in margins(data):
-        e = {x["role"]: x for x in data[arch]}
+        e = _roles(data[arch])
         nd = 3 if k == "stoi" else 2
         out.append(f"- {arch.upper()}: the compressed large model ({e['compressed']['bytes']:,}"
                    f" bytes) is ahead of the narrow one ({e['narrow']['bytes']:,} bytes) on"

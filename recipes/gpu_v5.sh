@@ -112,7 +112,8 @@ PY
     ;;
   train)
     bash "$0" banks || exit 1
-    nohup nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 10 \
+    # setsid: a plain nohup logger dies with the call that started it (v17 lease: 50 s of log)
+    setsid nohup nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 10 \
       >> checkpoints/gpu_util.csv 2>&1 &
     for m in $MODELS; do
       setsid nohup python3 -m secomp.cli train --config configs/train/$m.yaml --data "$DATA" \

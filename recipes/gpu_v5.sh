@@ -25,6 +25,7 @@
 #                                            # (resumable) -> runs/MODEL-PIPELINE
 #   bash recipes/gpu_v5.sh compress-after    # the same, detached, once no training runs
 #   bash recipes/gpu_v5.sh status            # last log lines, GPU utilisation, logs -> $OUT
+#   bash recipes/gpu_v5.sh collect           # status, plus each run's pruned.secomp -> $OUT/RUN/
 #   bash recipes/gpu_v5.sh pack NAME...      # fp16 shards of checkpoints/NAME/{model,best} -> $OUT
 # Runs resume from checkpoints/<name> when called again with a larger MIN.
 set -u
@@ -136,6 +137,14 @@ PY
     tar czf "$OUT/logs.tgz" $(ls checkpoints/*.log checkpoints/*.csv checkpoints/*.json \
       checkpoints/*/log.csv checkpoints/*/loss.png runs/*.log runs/*/*.md runs/*/*.json \
       runs/*/*.csv runs/*/*.png runs/*/*.yaml runs/*/model.secomp 2>/dev/null) ;;
+  collect)  # each run's pruned.secomp (too big for logs.tgz together) -> $OUT/RUN/, then status
+    # (whose logs.tgz holds every model.secomp): a watch call that ends with this brings back
+    # every file written so far, so a lost machine loses only the runs still going
+    for f in runs/*/pruned.secomp; do
+      [ -f "$f" ] || continue
+      r=$(basename "$(dirname "$f")"); mkdir -p "$OUT/$r" && cp "$f" "$OUT/$r/"
+    done
+    bash "$0" status ;;
   pack)  # fp16 shards of each named model into $OUT/NAME/ (TAR=1: all into $OUT/small.tar)
     shift
     mkdir -p checkpoints/pack
@@ -150,6 +159,6 @@ PY
       for m in "$@"; do cp -r checkpoints/pack/$m "$OUT/"; done
     fi
     ls -la "$OUT"/* ;;
-  *) echo "usage: $0 unpack|init|bench|wait|banks|train|train-pack|compress|compress-after|status|pack NAME..." >&2
+  *) echo "usage: $0 unpack|init|bench|wait|banks|train|train-pack|compress|compress-after|status|collect|pack NAME..." >&2
      exit 2 ;;
 esac

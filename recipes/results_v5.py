@@ -4,7 +4,7 @@ Called by recipes/make_results.py; reads the evaluate JSONs of recipes/evaluate_
 (results/baselines_v5/ and results/baselines_v6/), the valid-split scores of
 recipes/select_v5.sh (results/selection_v5/), the v1-era references (results/v1ref/), the
 pretrained peers (results/peers/, benchmarks/peers.py), the training logs
-(results/training/v5/, results/training/v6/) and weights/INDEX.json. For each model the run
+(results/training/v5/ to v9/) and weights/INDEX.json. For each model the run
 shown on the test sets is chosen on the valid split (`chosen`), never on a test set. Systems
 whose JSON is missing are left out of the tables and named.
 """
@@ -22,21 +22,21 @@ SNRS = ("-5", "0", "5", "10", "15")
 METRICS = (("stoi", "STOI", 3), ("pesq", "PESQ", 2), ("si_sdr", "SI-SDR (dB)", 1))
 # the training runs of each model, oldest first; `chosen` picks one of them on the valid split
 CANDIDATES = {
-    "crn": ("crn-v5", "crn-v6", "crn-v7-pow"),
-    "gcrn": ("gcrn-v5", "gcrn-v6", "gcrn-v7-pow"),
+    "crn": ("crn-v5", "crn-v6", "crn-v7-pow", "crn-v8-pow"),
+    "gcrn": ("gcrn-v5", "gcrn-v6", "gcrn-v7-pow", "gcrn-v8-pow"),
     "lstm": ("lstm-v5", "lstm-v6"),
     # tcnn-v5-bn (`secomp bn-recalibrate`, 6 batches) scored -0.402 PESQ on valid against
     # tcnn-v5's -0.404 (results/selection_v5/): no change worth a second published file;
     # tcnn-v7-pow-bn (8 batches from step 3,400) -0.122 against tcnn-v7-pow's -0.118
-    "tcnn": ("tcnn-v5", "tcnn-v6", "tcnn-v7-pow"),
+    "tcnn": ("tcnn-v5", "tcnn-v6", "tcnn-v7-pow", "tcnn-v8-pow"),
     "demo": ("demo-v5",),
 }
 # trained, never published, gone with the machine
-LOST = ("lstm-v5", "demo-v5-dry", "sep-v2", "crn-v8-pow")
+LOST = ("lstm-v5", "demo-v5-dry", "sep-v2")
 # trained, not chosen on the valid split, so not published (only chosen weights are)
 NOT_CHOSEN = ("gcrn-v7-pow",)
 # where a run's test-set JSONs are looked up, newest first
-EVAL_DIRS = ("baselines_v8", "baselines_v7", "baselines_v6", "baselines_v5")
+EVAL_DIRS = ("baselines_v9", "baselines_v8", "baselines_v7", "baselines_v6", "baselines_v5")
 V1REF = (("crn-c1", "CRN-C1 (v1, 29x)"), ("gcrn-c1", "GCRN-C1 (v1, 28x)"),
          ("demo", "demo (bundled, v1)"))
 PEERS = (("dfn3", "DeepFilterNet3"), ("rnnoise", "RNNoise"), ("noisereduce", "noisereduce"))
@@ -44,7 +44,8 @@ TRAIN_RUNS = (("v5", "crn-v5"), ("v5", "gcrn-v5"), ("v5", "lstm-v5"), ("v5", "tc
               ("v5", "demo-v5"), ("v5", "demo-v5-dry"), ("v5", "sep"), ("v5", "sep-demo"),
               ("v6", "crn-v6"), ("v6", "gcrn-v6"), ("v6", "lstm-v6"), ("v6", "sep-v2"),
               ("v7", "crn-v7-pow"), ("v7", "gcrn-v7-pow"), ("v7", "tcnn-v6"), ("v7", "sep-v3"),
-              ("v8", "tcnn-v7-pow"))
+              ("v8", "tcnn-v7-pow"), ("v9", "crn-v8-pow"), ("v9", "gcrn-v8-pow"),
+              ("v9", "tcnn-v8-pow"))
 CORPORA = (("speechocean762", "so762"), ("librispeech_train-clean-5", "LS"))
 
 
@@ -220,7 +221,7 @@ def section() -> list[str]:
     index = _load(ROOT / "weights" / "INDEX.json") or {}
     pick = chosen()
     L = [
-        "## Baselines on corpus v2 (v5, v6, v7, v8)",
+        "## Baselines on corpus v2 (v5 to v9)",
         "",
         "Trained on all of corpus v2 (speechocean762 + LibriSpeech training speakers, real",
         "training noises incl. UrbanSound8K folds 1-3) by `recipes/gpu_v5.sh train` on one H200.",
@@ -238,11 +239,14 @@ def section() -> list[str]:
         "trainings beside up to nine compression runs on the one GPU. **v8**",
         "(`configs/train/tcnn-v7-pow.yaml`): the TCNN trained on from tcnn-v6 for 4.8 min alone",
         "on the GPU with a loss on the compressed STFT of its output (`loss_power: 0.3`; trained",
-        "with the sample MSE, tcnn-v6 stayed below the noisy input on STOI); crn-v8-pow",
-        "(crn-v7-pow trained on) ran in two leases whose machines went back before its weights",
-        "were packed (recipes/LEASE.md, v13 and v14), so it is lost. **None has converged**:",
-        "every validation loss was still falling at the end. All published runs restore with",
-        "`python recipes/weights.py restore --all`.",
+        "with the sample MSE, tcnn-v6 stayed below the noisy input on STOI). **v9**",
+        "(`configs/train/<model>-v8-pow.yaml`): crn-v7-pow, tcnn-v7-pow and gcrn-v6 trained on",
+        "with the power-law loss, three trainings side by side for 21 min and nothing else on",
+        "the GPU (the v17 lease; crn-v8-pow and tcnn-v8-pow had been trained twice before, in",
+        "leases whose weights were lost before they were published: recipes/LEASE.md, v13-v15).",
+        "**None has fully converged**: the v9 CRN and GCRN losses were still falling slowly at",
+        "their last validation (CRN 0.01070 -> 0.01053 over its last 400 steps). All published",
+        "runs restore with `python recipes/weights.py restore --all`.",
         "",
         "| run | period | steps | minutes | audio-s/s (GPU shared) | best valid loss |"
         " last valid loss | weights (name, sha256) |",
@@ -262,9 +266,11 @@ def section() -> list[str]:
         "`speech/babble` (20%). Evaluated with `bash recipes/evaluate_v5.sh` (CPU; the v6 runs:",
         "`RESULTS=results/baselines_v6 MODELS=\"crn-v6 gcrn-v6 lstm-v6\"`, the v7 runs:",
         "`RESULTS=results/baselines_v7 MODELS=\"crn-v7-pow tcnn-v6\"`, the v8 run:",
-        "`RESULTS=results/baselines_v8 MODELS=tcnn-v7-pow`); v1-era references",
-        "as in `results/v1ref/README.md`; peers by `benchmarks/peers.py` (one thread, resampled to",
-        "their rate and back, delay removed; all peer tables with 95% intervals and CPU RTFs:",
+        "`RESULTS=results/baselines_v8 MODELS=tcnn-v7-pow`, the v9 runs:",
+        "`RESULTS=results/baselines_v9 MODELS=\"crn-v8-pow tcnn-v8-pow gcrn-v8-pow\"`);",
+        "v1-era references as in `results/v1ref/README.md`; peers by `benchmarks/peers.py`",
+        "(one thread, resampled to their rate and back, delay removed; all peer tables with 95%",
+        "intervals and CPU RTFs:",
         "[peers.md](peers.md)). Cells: enhanced mean (gain over noisy).",
         "",
     ]

@@ -113,7 +113,7 @@ PY
     ;;
   train)
     bash "$0" banks || exit 1
-    # setsid: a plain nohup logger dies with the call that started it (v17 lease: 50 s of log)
+    # setsid: a plain nohup logger dies with the call that started it (v17 lease: one minute of log)
     setsid nohup nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 10 \
       >> checkpoints/gpu_util.csv 2>&1 &
     for m in $MODELS; do
@@ -129,6 +129,7 @@ PY
     bash "$0" pack $MODELS && bash "$0" status > /dev/null ;;
   status)
     for m in $MODELS; do
+      [ -f checkpoints/$m.log ] || continue  # e.g. the default names on a compression lease
       echo "== $m: $(tail -c 300 checkpoints/$m.log | tr '\r' '\n' | tail -1)"
       [ -f checkpoints/$m/log.csv ] && tail -1 checkpoints/$m/log.csv
     done

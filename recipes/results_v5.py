@@ -1,7 +1,7 @@
 """The corpus-v2 section of docs/results.md and results/baselines_v5.json.
 
 Called by recipes/make_results.py; reads the evaluate JSONs of recipes/evaluate_v5.sh
-(results/baselines_v5/ and results/baselines_v6/), the valid-split scores of
+(results/baselines_v5/ to results/baselines_v9/, newest first), the valid-split scores of
 recipes/select_v5.sh (results/selection_v5/), the v1-era references (results/v1ref/), the
 pretrained peers (results/peers/, benchmarks/peers.py), the training logs
 (results/training/v5/ to v9/) and weights/INDEX.json. For each model the run
@@ -242,10 +242,10 @@ def section() -> list[str]:
         "with the sample MSE, tcnn-v6 stayed below the noisy input on STOI). **v9**",
         "(`configs/train/<model>-v8-pow.yaml`): crn-v7-pow, tcnn-v7-pow and gcrn-v6 trained on",
         "with the power-law loss, three trainings side by side for 21 min and nothing else on",
-        "the GPU (the v17 lease; crn-v8-pow and tcnn-v8-pow had been trained twice before, in",
-        "leases whose weights were lost before they were published: recipes/LEASE.md, v13-v15).",
+        "the GPU (the v17 lease; crn-v8-pow had been trained in three earlier leases and",
+        "tcnn-v8-pow in one, all lost before they were published: recipes/LEASE.md, v13-v15).",
         "**None has fully converged**: the v9 CRN and GCRN losses were still falling slowly at",
-        "their last validation (CRN 0.01070 -> 0.01053 over its last 400 steps). All published",
+        "their last validation (CRN 0.01058 at step 4,800, 0.01053 at 5,375). All published",
         "runs restore with `python recipes/weights.py restore --all`.",
         "",
         "| run | period | steps | minutes | audio-s/s (GPU shared) | best valid loss |"

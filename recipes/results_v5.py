@@ -29,7 +29,7 @@ CANDIDATES = {
     # tcnn-v5's -0.404 (results/selection_v5/): no change worth a second published file;
     # tcnn-v7-pow-bn (8 batches from step 3,400) -0.122 against tcnn-v7-pow's -0.118
     "tcnn": ("tcnn-v5", "tcnn-v6", "tcnn-v7-pow", "tcnn-v8-pow"),
-    "demo": ("demo-v5",),
+    "demo": ("demo-v5", "demo-v6-pow"),
 }
 # trained, never published, gone with the machine
 LOST = ("lstm-v5", "demo-v5-dry", "sep-v2")
@@ -45,7 +45,7 @@ TRAIN_RUNS = (("v5", "crn-v5"), ("v5", "gcrn-v5"), ("v5", "lstm-v5"), ("v5", "tc
               ("v6", "crn-v6"), ("v6", "gcrn-v6"), ("v6", "lstm-v6"), ("v6", "sep-v2"),
               ("v7", "crn-v7-pow"), ("v7", "gcrn-v7-pow"), ("v7", "tcnn-v6"), ("v7", "sep-v3"),
               ("v8", "tcnn-v7-pow"), ("v9", "crn-v8-pow"), ("v9", "gcrn-v8-pow"),
-              ("v9", "tcnn-v8-pow"))
+              ("v9", "tcnn-v8-pow"), ("v9", "demo-v6-pow"))
 CORPORA = (("speechocean762", "so762"), ("librispeech_train-clean-5", "LS"))
 
 
@@ -245,7 +245,9 @@ def section() -> list[str]:
         "the GPU (the v17 lease; crn-v8-pow had been trained in three earlier leases and",
         "tcnn-v8-pow in one, all lost before they were published: recipes/LEASE.md, v13-v15).",
         "**None has fully converged**: the v9 CRN and GCRN losses were still falling slowly at",
-        "their last validation (CRN 0.01058 at step 4,800, 0.01053 at 5,375). All published",
+        "their last validation (CRN 0.01058 at step 4,800, 0.01053 at 5,375). demo-v6-pow",
+        "(`configs/train/demo-v6-pow.yaml`: demo-v5 trained on with the power-law loss and no",
+        "reverberation) trained on the 2-core CPU machine, batch 16, for 75 min. All published",
         "runs restore with `python recipes/weights.py restore --all`.",
         "",
         "| run | period | steps | minutes | audio-s/s (GPU shared) | best valid loss |"

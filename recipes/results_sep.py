@@ -183,22 +183,23 @@ def _lr_check() -> list[str]:
         if log.exists():
             runs[lr] = [(int(r["step"]), float(r["valid_loss"])) for r in csv.DictReader(log.open())
                         if r["valid_loss"] not in ("", "nan")]
-    if len(runs) < 2 or not all(runs.values()):
+    if len(runs) < 2:
         return []
-    hi, lo = runs["1.0e-3"], dict(runs["3.0e-4"])
-    # validations of the same step, compared pairwise
-    both = [(a, lo[step]) for step, a in hi if step in lo]
-    behind = sum(b > a for a, b in both)
-    hi = [(step, a) for step, a in hi if step in lo]
-    lo = [(step, lo[step]) for step, _ in hi]
+    lo = dict(runs["3.0e-4"])
+    # (step, loss at 1e-3, loss at 3e-4) for the validations both runs made
+    both = [(step, a, lo[step]) for step, a in runs["1.0e-3"] if step in lo]
+    if not both:
+        return []
+    behind = sum(b > a for _, a, b in both)
+    (first, hi0, lo0), (last, hi1, lo1) = both[0], both[-1]
     return [
         "",
         "A smaller learning rate did not help in a short CPU check of sep-v3"
         " (`secomp train --config configs/train/sep-v3.yaml steps=300 batch_size=8 lr=LR"
         " valid_every=50 valid_batches=8`, one thread each, `results/training/sep-lr-check/`):"
         f" lr 3e-4 was behind lr 1e-3 at {behind} of {len(both)} validations (valid loss"
-        f" {lo[-1][1]:+.3f} against {hi[-1][1]:+.3f} dB at step {hi[-1][0]}). Both approach"
-        f" 0 dB from above ({hi[0][1]:+.2f} and {lo[0][1]:+.2f} dB at step {hi[0][0]}), the"
+        f" {lo1:+.3f} against {hi1:+.3f} dB at step {last}). Both approach"
+        f" 0 dB from above ({hi0:+.2f} and {lo0:+.2f} dB at step {first}), the"
         " value of the trivial split (each output half the mixture), and only then begin to"
         " separate. The bundled 0.17 M model had reached -2.2 dB by its first"
         " validation (step 200 at batch 32; results/training/v5/sep-demo).",

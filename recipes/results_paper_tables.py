@@ -11,7 +11,7 @@ test-set evaluations `secomp evaluate models/FILE.secomp --pairs testsets/SET_v2
 results/compressed_v2/FILE_SET.json` (the `model` field of each names the path the file was
 evaluated at: its run folder, or `models/*-c2-fast.secomp` before the C2-slim files took
 their names, byte for byte the same), and the baselines' evaluations of the same test sets
-(results/baselines_v6/, results/baselines_v7/).
+(results/baselines_v6/, results/baselines_v7/, results/baselines_v9/).
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def _load(p: Path) -> dict | None:
 
 
 def baseline_eval(base: str, test_set: str) -> dict | None:
-    """A baseline's evaluation of a corpus-v2 test set (the v7 runs' folder first)."""
-    for d in ("baselines_v7", "baselines_v6"):
+    """A baseline's evaluation of a corpus-v2 test set (the latest runs' folder first)."""
+    for d in ("baselines_v9", "baselines_v7", "baselines_v6"):
         r = _load(ROOT / "results" / d / f"{base}_{test_set}.json")
         if r:
             return r

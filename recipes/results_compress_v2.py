@@ -20,8 +20,10 @@ from results_paper_tables import (
     baseline_eval,
     file_info,
     kept_file,
+    test_quality,
     uncompressed_macs,
     within,
+    worst_changes,
 )
 from results_paper_tables import section as paper_tables
 from results_train_small import section as train_small
@@ -131,12 +133,13 @@ RTF = (
 # artifacts' test-set tables are results_paper_tables.py's
 # evaluation name (results/compressed_v2/NAME_SET.json), baseline: the committed CRN C1 until
 # crn-v6-c1-r4p replaced it (the file of crn-v7-pow-c1-r6q)
-TESTED: tuple[tuple[str, str], ...] = (
-    ("crn-v8-pow-c1", "crn-v8-pow"),
-    ("gcrn-v8-pow-c1", "gcrn-v8-pow"),
-    ("tcnn-v8-pow-c1", "tcnn-v8-pow"),
-    ("crn-v7-pow-c1", "crn-v7-pow"),
-)
+# the v18 lease's C1 runs: run -> (evaluation name in results/compressed_v2/, baseline)
+V8_POW_C1 = {
+    "crn-v8-pow-c1-r4p": ("crn-v8-pow-c1", "crn-v8-pow"),
+    "gcrn-v8-pow-c1-r5t": ("gcrn-v8-pow-c1", "gcrn-v8-pow"),
+    "tcnn-v8-pow-c1-r6p": ("tcnn-v8-pow-c1", "tcnn-v8-pow"),
+}
+TESTED: tuple[tuple[str, str], ...] = (*V8_POW_C1.values(), ("crn-v7-pow-c1", "crn-v7-pow"))
 RTF_COLS = (
     ("torch_rtf_1t", "PyTorch, 1 thread"),
     ("torch_rtf_2t", "PyTorch, 2 threads"),
@@ -225,31 +228,18 @@ def _v8_pow_c1() -> str:
     NAME-c1_SET.json). The TCNN's file only on the valid split (results/selection_v5/): the
     run's own 16 valid mixtures were already 5.5 STOI points down."""
     cells = []
-    for run, base, _, _ in RUNS:
-        if not run.endswith(("c1-r4p", "c1-r5t", "c1-r6p")) or "v8-pow" not in run:
-            continue
+    for run, (name, base) in V8_POW_C1.items():
         summary, _ = _record(run)
         if summary is None:
             continue
         ratio = summary["before"]["dense_fp32_bytes"] / summary["artifact_bytes"]
-        name = run.rsplit("-", 1)[0]
-        worst: dict[str, tuple[float, str]] = {}
-        for s in ("matched", "untrained"):
-            r = _load(ROOT / "results" / "compressed_v2" / f"{name}_{s}.json")
-            b = baseline_eval(base, s)
-            if not (r and b):
-                continue
-            for k in ("stoi", "pesq"):
-                for x in SNRS:
-                    d = r["by_snr"][x]["enhanced"][k] - b["by_snr"][x]["enhanced"][k]
-                    if k not in worst or d < worst[k][0]:
-                        worst[k] = (d, f"{s} {x} dB")
+        worst = worst_changes(test_quality(name, base))
         if worst:
             ok, _ = within("C1", ratio, worst["pesq"][0], worst["stoi"][0])
+            (ds, ss, xs), (dp, sp, xp) = worst["stoi"], worst["pesq"]
             cells.append(
-                f"{run} {ratio:.1f}x: worst STOI {100 * worst['stoi'][0]:+.1f} points"
-                f" ({worst['stoi'][1]}), worst PESQ {worst['pesq'][0]:+.3f} ({worst['pesq'][1]}),"
-                f" bound {'met' if ok else 'missed'}"
+                f"{run} {ratio:.1f}x: worst STOI {100 * ds:+.1f} points ({ss} {xs} dB), worst"
+                f" PESQ {dp:+.3f} ({sp} {xp} dB), bound {'met' if ok else 'missed'}"
             )
         else:  # the valid split's 100 mixtures only (results/selection_v5/)
             r = _load(ROOT / "results" / "selection_v5" / f"{run}.json")

@@ -119,26 +119,47 @@ def collect() -> list[dict]:
             # the uncompressed baselines are the architectures' default (paper) sizes
             "macs_4s": {"uncompressed": uncompressed_macs(info["arch"])["dense"]}
             | info["macs_4s"],
-            "quality": {},
+            "quality": test_quality(name, base),
         }
-        for s in SETS:
-            r = _load(ROOT / "results" / "compressed_v2" / f"{name}_{s}.json")
-            b = baseline_eval(base, s)
-            if not (r and b):
-                continue
-            row["quality"][s] = {
-                k: {
-                    x: {
-                        "compressed": r["by_snr"][x]["enhanced"][k],
-                        "baseline": b["by_snr"][x]["enhanced"][k],
-                        "noisy": b["by_snr"][x]["noisy"][k],
-                    }
-                    for x in SNRS
-                }
-                for k, _, _ in METRICS
-            }
         rows.append(row)
     return rows
+
+
+def test_quality(name: str, base: str) -> dict:
+    """Per test set, metric and SNR the enhanced score of the evaluated file
+    (results/compressed_v2/NAME_SET.json) and of its baseline, and the noisy input's; a set
+    without both evaluations is left out."""
+    quality = {}
+    for s in SETS:
+        r = _load(ROOT / "results" / "compressed_v2" / f"{name}_{s}.json")
+        b = baseline_eval(base, s)
+        if not (r and b):
+            continue
+        quality[s] = {
+            k: {
+                x: {
+                    "compressed": r["by_snr"][x]["enhanced"][k],
+                    "baseline": b["by_snr"][x]["enhanced"][k],
+                    "noisy": b["by_snr"][x]["noisy"][k],
+                }
+                for x in SNRS
+            }
+            for k, _, _ in METRICS
+        }
+    return quality
+
+
+def worst_changes(quality: dict) -> dict[str, tuple[float, str, str]]:
+    """The most negative compressed - baseline change of PESQ and of STOI over every set and
+    SNR of `test_quality`'s dict: {metric: (change, set, SNR)}."""
+    worst: dict[str, tuple[float, str, str]] = {}
+    for s, q in quality.items():
+        for k in ("pesq", "stoi"):
+            for x, c in q[k].items():
+                d = c["compressed"] - c["baseline"]
+                if k not in worst or d < worst[k][0]:
+                    worst[k] = (d, s, x)
+    return worst
 
 
 def within(pipeline: str, ratio: float, worst_pesq: float, worst_stoi: float) -> tuple[bool, str]:
@@ -158,13 +179,7 @@ def verdict(row: dict) -> tuple[bool, str]:
     """Whether the artifact meets its pipeline's bound on both test sets, and the worst cells."""
     if set(row["quality"]) != set(SETS):
         return False, "not evaluated on both test sets"
-    worst = {}
-    for s, q in row["quality"].items():
-        for k in ("pesq", "stoi"):
-            for x, c in q[k].items():
-                d = c["compressed"] - c["baseline"]
-                if k not in worst or d < worst[k][0]:
-                    worst[k] = (d, s, x)
+    worst = worst_changes(row["quality"])
     ok, bound = within(row["pipeline"], row["ratio"], worst["pesq"][0], worst["stoi"][0])
     text = ", ".join(
         f"worst {k.upper()} {d:+.3f} ({s}, {x} dB)" for k, (d, s, x) in sorted(worst.items())

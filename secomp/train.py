@@ -425,7 +425,10 @@ def fit(
                     best = v
                     if is_main():
                         save_model(
-                            model, out_dir / "best.safetensors", {"step": step, "valid_loss": v}
+                            model,
+                            out_dir / "best.safetensors",
+                            # the loss it was trained on, which fine-tuning should keep using
+                            {"step": step, "valid_loss": v, "loss_power": cfg.loss_power},
                         )
                 history.append(row)
                 if is_main():

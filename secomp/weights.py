@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as save_bytes
@@ -358,6 +359,24 @@ def history_sha256(root: Path, commit: str, rel: str, copy_to: Path | None = Non
     return h.hexdigest()
 
 
+def with_trained_loss(meta: dict[str, str], entry: dict[str, Any]) -> dict[str, str]:
+    """The file's metadata with the `loss_power` of the entry's training config in its secomp
+    config, where the file records none (weights published before `secomp train` wrote it), so
+    that `secomp compress` fine-tunes a restored model on the loss it was trained with."""
+    text = (entry.get("config") or {}).get("text")
+    if not text or "secomp" not in meta:
+        return meta
+    try:
+        cfg = json.loads(meta["secomp"])
+        train = yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError):
+        return meta
+    if not isinstance(cfg, dict) or not isinstance(train, dict) or "loss_power" in cfg:
+        return meta
+    power = float(train.get("loss_power", 1.0))
+    return {**meta, "secomp": json.dumps({**cfg, "loss_power": power})}
+
+
 def restore(root: Path, names: Sequence[str] | None, out: Path) -> list[tuple[str, Path]]:
     """Restore entries (all when `names` is None) into out/<name>/model.safetensors as fp32,
     plus out/<name>/config.yaml when the entry records one. Every hash is checked before
@@ -398,6 +417,7 @@ def restore(root: Path, names: Sequence[str] | None, out: Path) -> list[tuple[st
             with safe_open(str(blob), "pt") as f:
                 meta = dict(f.metadata() or {})
             meta.pop("secomp_weights", None)
+            meta = with_trained_loss(meta, e)
             meta["secomp_restored"] = json.dumps(
                 {"name": n, "sha256": e["sha256"], "commit": e.get("commit")}
             )

@@ -773,3 +773,27 @@ def test_round_vectors_recipe_shrinks_a_file_and_keeps_its_codebooks(tmp_path):
             assert enc1[k] == "codebook" and torch.equal(s1[k], v), k
         elif v.is_floating_point():
             assert k in rounded and torch.equal(s1[k], v.half().float()), k
+
+
+def test_compress_fine_tunes_on_the_loss_the_model_was_trained_with(tmp_path):
+    from secomp.compress.presets import load_pipeline
+    from secomp.compress.run import keep_trained_loss
+    from secomp.io.modelio import save_model
+    from secomp.models import build_model
+
+    model = build_model("crn", channels=(2, 4), lstm_hidden=8, lstm_layers=1)
+    pow_file = save_model(model, tmp_path / "pow.safetensors", {"loss_power": 0.3})
+    plain_file = save_model(model, tmp_path / "plain.safetensors")
+
+    _, raw, cfg = load_pipeline("c1")
+    note = keep_trained_loss(str(pow_file), raw, cfg)
+    assert cfg.train.loss_power == 0.3 and raw["train"]["loss_power"] == 0.3
+    assert "loss_power 0.3" in note and "\n" not in note
+    # a config that sets the loss wins, and says that it differs
+    _, raw, cfg = load_pipeline("c1", ["train.loss_power=1.0"])
+    note = keep_trained_loss(str(pow_file), raw, cfg)
+    assert cfg.train.loss_power == 1.0 and "as the config says" in note
+    # a file that records nothing (a user's own model) keeps the preset's loss, silently
+    _, raw, cfg = load_pipeline("c1")
+    assert keep_trained_loss(str(plain_file), raw, cfg) is None
+    assert cfg.train.loss_power == 1.0 and "loss_power" not in raw.get("train", {})

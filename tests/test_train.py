@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from secomp.io.checkpoint import load_checkpoint
+from secomp.io.modelio import trained_loss_power
 
 from .conftest import run_secomp
 
@@ -127,6 +128,9 @@ def test_loss_power_reaches_the_training_loss(demo_data, tmp_path):
         rows = (tmp_path / run / "log.csv").read_text().splitlines()[1:]
         return [float(r.split(",")[1]) for r in rows]
 
+    # the model file records the loss it was trained on (secomp compress fine-tunes on it)
+    assert trained_loss_power(tmp_path / "pow" / "model.safetensors") == 0.3
+    assert trained_loss_power(tmp_path / "plain" / "model.safetensors") == 1.0
     plain, compressed = losses("plain"), losses("pow")
     assert all(torch.isfinite(torch.tensor(compressed)))
     # same seed, same batches: only the loss differs (compressed spectra are larger numbers)

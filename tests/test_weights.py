@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import load_file
 
-from secomp.io.modelio import load_model, save_model
+from secomp.io.modelio import load_model, save_model, trained_loss_power
 from secomp.models import build_model
 from secomp.weights import (
     INDEX_PATH,
@@ -21,6 +21,7 @@ from secomp.weights import (
     main,
     publish,
     read_index,
+    restore,
     seal,
     write_index,
 )
@@ -113,6 +114,25 @@ def test_publish_restore_round_trip(repo, tiny, tmp_path, capsys):
     assert model(x).shape == (1, 1600)
     assert (out / "tiny" / "config.yaml").read_text() == CONFIG_TEXT
     assert "restored tiny" in capsys.readouterr().out
+    # the file records the loss of its training config (plain here), for `secomp compress`
+    assert trained_loss_power(out / "tiny" / "model.safetensors") == 1.0
+
+
+def test_restore_records_the_training_configs_loss_power(repo, tiny, tmp_path):
+    path, _ = tiny
+    assert trained_loss_power(path) is None  # a file written without it
+    cfg = repo.parent / "pow.yaml"
+    cfg.write_text(CONFIG_TEXT + "loss_power: 0.3\n")
+    publish(repo, "pow", path, config=cfg)
+    out = tmp_path / "checkpoints"
+    restore(repo, ["pow"], out)
+    assert trained_loss_power(out / "pow" / "model.safetensors") == 0.3
+    # a file that records its own loss_power keeps it, whatever the config says
+    model = load_model(path)
+    own = save_model(model, tmp_path / "own" / "model.safetensors", {"loss_power": 0.5})
+    publish(repo, "own", own, config=cfg)
+    restore(repo, ["own"], out)
+    assert trained_loss_power(out / "own" / "model.safetensors") == 0.5
 
 
 def test_corrupted_hash_refused_and_nothing_written(repo, tiny, tmp_path, capsys):

@@ -5,6 +5,7 @@ its plots and OUT/summary.json."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import yaml
@@ -38,6 +39,31 @@ def check_resume_files(out_dir: Path) -> None:
             raise CheckpointError(f"{state_path}: corrupt or truncated state ({msg})") from None
 
 
+def keep_trained_loss(model_path: str, raw: dict, cfg) -> str | None:
+    """Fine-tune on the loss the model was trained with: where the model file records a
+    `loss_power` and the pipeline config sets none, use the recorded one (in `cfg` and in
+    `raw`, which becomes the run's config.yaml). A config that sets another one wins, with a
+    note. Returns the one-line note to show, or None."""
+    from ..io.modelio import trained_loss_power
+
+    trained = trained_loss_power(model_path)
+    if trained is None:
+        return None
+    train = raw.get("train") or {}
+    if "loss_power" not in train:
+        raw["train"] = {**train, "loss_power": trained}
+        cfg.train.loss_power = trained
+        return None if trained == 1.0 else (
+            f"{model_path}: trained with loss_power {trained:g}; fine-tuning with it"
+        )
+    if float(train["loss_power"]) != trained:
+        return (
+            f"{model_path}: trained with loss_power {trained:g}, fine-tuning with"
+            f" {cfg.train.loss_power:g} as the config says"
+        )
+    return None
+
+
 def run_compress(
     model_path: str,
     pipeline: str,
@@ -59,6 +85,9 @@ def run_compress(
     from .pipeline import compress
 
     cfg_path, raw, cfg = load_pipeline(pipeline, overrides)
+    note = keep_trained_loss(model_path, raw, cfg)
+    if note:
+        print(note, file=sys.stderr)
     check_writable_dir(out)
     if resume:
         check_resume_files(Path(out))

@@ -56,6 +56,22 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return cfg
 
 
+def trained_loss_power(name_or_path: str | Path) -> float | None:
+    """The `loss_power` a model file records it was trained with (`secomp train` writes it,
+    `recipes/weights.py restore` adds it from the published training config), or None for a
+    file that records none (an older file, a `.secomp` artifact, a user's own model)."""
+    path = resolve(name_or_path)
+    if path.suffix == ".secomp":
+        return None
+    power = read_config(path).get("loss_power")
+    if power is None:
+        return None
+    try:
+        return float(power)
+    except (TypeError, ValueError):
+        raise ModelFileError(f"{path}: unreadable loss_power {power!r} in its config") from None
+
+
 def resolve(name_or_path: str | Path) -> Path:
     """A bundled model's name ('demo') or a path -> an existing file path."""
     if str(name_or_path) in BUNDLED:

@@ -77,18 +77,39 @@ RUNS = (
         f"{PQ} `rounds=6 finetune_steps=500 centroid_steps=300 quant_bits=5`",
         None,
     ),
+    # the v19 lease (recipes/LEASE.md): C1 without S from the v6 baselines at 5 bits
+    (
+        "crn-v6-c1-r4p5",
+        "crn-v6",
+        f"{PQ} `rounds=4 finetune_steps=1000 centroid_steps=300 quant_bits=5`",
+        "models/crn-c1.secomp",
+    ),
+    (
+        "gcrn-v6-c1-r4k",
+        "gcrn-v6",
+        f"{PQ.replace('distill=20', 'distill=50')} `rounds=4 finetune_steps=800"
+        " centroid_steps=300 quant_bits=5`",
+        None,
+    ),
+    (
+        "tcnn-v6-c1-r4p",
+        "tcnn-v6",
+        f"{PQ} `rounds=4 finetune_steps=500 centroid_steps=300 quant_bits=5`",
+        None,
+    ),
     (
         "lstm-v6-c1-r6q",
         "lstm-v6",
         f"{SHORT_Q} `rounds=6 finetune_steps=500 centroid_steps=300 quant_bits=4`",
         "models/lstm-c1.secomp",
     ),
+    # the committed CRN C1 until crn-v6-c1-r4p5 beat it on the valid split
     (
         "crn-v6-c1-r4p",
         "crn-v6",
         "c1 + `distill=20 quant_bits_max=8 stages=[P,Q]` (without S) + `rounds=4"
         " finetune_steps=800 centroid_steps=300 quant_bits=4`",
-        "models/crn-c1.secomp",
+        None,
     ),
     # the committed CRN C1 until crn-v6-c1-r4p beat it on the valid split
     (
@@ -131,15 +152,20 @@ RTF = (
 )
 # runs whose files are not committed but were tested (runs/RUN/model.secomp); the committed
 # artifacts' test-set tables are results_paper_tables.py's
-# evaluation name (results/compressed_v2/NAME_SET.json), baseline: the committed CRN C1 until
-# crn-v6-c1-r4p replaced it (the file of crn-v7-pow-c1-r6q)
+# evaluation name (results/compressed_v2/NAME_SET.json), baseline: the committed CRN C1s
+# until crn-v6-c1-r4p and then crn-v6-c1-r4p5 replaced them (the files of crn-v7-pow-c1-r6q and
+# crn-v6-c1-r4p)
 # the v18 lease's C1 runs: run -> (evaluation name in results/compressed_v2/, baseline)
 V8_POW_C1 = {
     "crn-v8-pow-c1-r4p": ("crn-v8-pow-c1", "crn-v8-pow"),
     "gcrn-v8-pow-c1-r5t": ("gcrn-v8-pow-c1", "gcrn-v8-pow"),
     "tcnn-v8-pow-c1-r6p": ("tcnn-v8-pow-c1", "tcnn-v8-pow"),
 }
-TESTED: tuple[tuple[str, str], ...] = (*V8_POW_C1.values(), ("crn-v7-pow-c1", "crn-v7-pow"))
+TESTED: tuple[tuple[str, str], ...] = (
+    *V8_POW_C1.values(),
+    ("crn-v6-c1-r4p", "crn-v6"),
+    ("crn-v7-pow-c1", "crn-v7-pow"),
+)
 RTF_COLS = (
     ("torch_rtf_1t", "PyTorch, 1 thread"),
     ("torch_rtf_2t", "PyTorch, 2 threads"),
@@ -193,14 +219,15 @@ def _rounding_effect() -> str:
     )
 
 
-def _crn_p_share() -> str:
-    """How much of the committed CRN C1's STOI loss on the matched set its P file already has
-    (`secomp evaluate runs/crn-v6-c1-r4p/pruned.secomp --pairs testsets/matched_v2 --json
-    results/compressed_v2/crn-c1-r4p-p_matched.json`), per SNR against crn-v6."""
+def _crn_p_share(run: str, p_eval: str, pq_eval: str) -> str:
+    """How much of a CRN C1 run's STOI change on the matched set its P file already has
+    (`secomp evaluate runs/RUN/pruned.secomp --pairs testsets/matched_v2 --json
+    results/compressed_v2/P_EVAL_matched.json`; PQ_EVAL: the run's P+Q file), per SNR against
+    crn-v6."""
     b = baseline_eval("crn-v6", "matched")
     runs = {
         n: _load(ROOT / "results" / "compressed_v2" / f"{n}_matched.json")
-        for n in ("crn-c1-r4p-p", "crn-c1")
+        for n in (p_eval, pq_eval)
     }
     if not (b and all(runs.values())):
         return ""
@@ -212,13 +239,12 @@ def _crn_p_share() -> str:
         n: ", ".join(f"{100 * (stoi(r, x) - stoi(b, x)):+.2f}" for x in SNRS)
         for n, r in runs.items()
     }
-    q = [100 * (stoi(runs["crn-c1-r4p-p"], x) - stoi(runs["crn-c1"], x)) for x in SNRS]
+    q = [100 * (stoi(runs[pq_eval], x) - stoi(runs[p_eval], x)) for x in SNRS]
     return (
-        "On the matched set the run's P file (before Q; `secomp evaluate"
-        " runs/crn-v6-c1-r4p/pruned.secomp`, `results/compressed_v2/crn-c1-r4p-p_matched.json`)"
-        f" already changes STOI by {cells['crn-c1-r4p-p']} points at -5..15 dB, the committed"
-        f" P+Q file by {cells['crn-c1']}: pruning takes most of the loss, quantization adds"
-        f" {min(q):.2f}-{max(q):.2f} points."
+        f"On the matched set {run}'s P file (before Q; `secomp evaluate"
+        f" runs/{run}/pruned.secomp`, `results/compressed_v2/{p_eval}_matched.json`) changes STOI"
+        f" by {cells[p_eval]} points at -5..15 dB against crn-v6, its P+Q file by"
+        f" {cells[pq_eval]}: quantization changes it by {min(q):+.2f} to {max(q):+.2f} points."
     )
 
 
@@ -269,6 +295,80 @@ def _v8_pow_c1() -> str:
         " removed 50, 38, 37 and 23 %. The GCRN with a tolerance of 3 % still lost 2.3-5.2 STOI"
         " points on the test sets; the TCNN lost STOI in every P round after the second."
     )
+
+
+def _valid_changes(run: str, base: str) -> dict[str, list[float]] | None:
+    """Per metric, the run's valid-split score minus its baseline's at each SNR
+    (results/selection_v5/, `bash recipes/select_v5.sh NAME=FILE`)."""
+    r = _load(ROOT / "results" / "selection_v5" / f"{run}.json")
+    b = _load(ROOT / "results" / "selection_v5" / f"{base}.json")
+    if not (r and b):
+        return None
+    return {
+        k: [r["by_snr"][x]["enhanced"][k] - b["by_snr"][x]["enhanced"][k] for x in SNRS]
+        for k in ("stoi", "pesq")
+    }
+
+
+def _v19_c1() -> str:
+    """The v19 lease's C1 runs from the v6 baselines (recipes/LEASE.md): the CRN's against the
+    run it replaced on the valid split and on the test sets; the GCRN's and TCNN's against the
+    committed files' runs on the valid split."""
+    new, old = _valid_changes("crn-v6-c1-r4p5", "crn-v6"), _valid_changes("crn-v6-c1-r4p", "crn-v6")
+    summary, _ = _record("crn-v6-c1-r4p5")
+    if not (new and old and summary):
+        return ""
+    ratio = summary["before"]["dense_fp32_bytes"] / summary["artifact_bytes"]
+    better = sum(a >= b for a, b in zip(new["stoi"], old["stoi"]))
+    worst = worst_changes(test_quality("crn-c1", "crn-v6"))
+    worst_old = worst_changes(test_quality("crn-v6-c1-r4p", "crn-v6"))
+    ok, bound = within("C1", ratio, worst["pesq"][0], worst["stoi"][0])
+    (ds, ss, xs), (dp, sp, xp) = worst["stoi"], worst["pesq"]
+    text = (
+        "**The committed CRN C1 is crn-v6-c1-r4p5** (the v19 lease, recipes/LEASE.md): the"
+        " committed `r4p`'s settings with 5-bit codebooks instead of 4 and 1,000 fine-tuning"
+        f" steps per round instead of 800, {ratio:.1f}x ({summary['artifact_bytes']:,} bytes)."
+        f" On the valid split its STOI is at least `r4p`'s at {better} of 5 SNRs (changes"
+        " against crn-v6 "
+        + ", ".join(f"{100 * d:+.2f}" for d in new["stoi"])
+        + " points at -5..15 dB, `r4p`: "
+        + ", ".join(f"{100 * d:+.2f}" for d in old["stoi"])
+        + "), so it replaced `r4p` as `models/crn-c1.secomp`. On both test sets its worst STOI"
+        f" change is {100 * ds:+.2f} points ({ss} {xs} dB; `r4p`:"
+        f" {100 * worst_old['stoi'][0]:+.2f}) and its worst PESQ change {dp:+.3f} ({sp} {xp}"
+        f" dB): the C1 bound ({bound}) is **{'met' if ok else 'missed'}**, narrowly: on the"
+        f" valid split's 100 mixtures its worst STOI change, {100 * min(new['stoi']):+.2f}"
+        " points, is just outside it. " + _crn_p_share("crn-v6-c1-r4p5", "crn-c1-r4p5-p", "crn-c1")
+    )
+    others = []
+    for run, base, committed in (
+        ("gcrn-v6-c1-r4k", "gcrn-v6", "gcrn-v6-c1-r4q"),
+        ("tcnn-v6-c1-r4p", "tcnn-v6", "tcnn-v6-c1-r5q"),
+    ):
+        a, c = _valid_changes(run, base), _valid_changes(committed, base)
+        rs, _ = _record(run)
+        if not (a and c and rs):
+            continue
+        r_ratio = rs["before"]["dense_fp32_bytes"] / rs["artifact_bytes"]
+        why = (
+            "below 40x"
+            if r_ratio < 40
+            else "worse than the committed file's run"
+            if min(a["stoi"]) < min(c["stoi"]) or min(a["pesq"]) < min(c["pesq"])
+            else "not worse than the committed file's run"
+        )
+        others.append(
+            f"{run} ({r_ratio:.1f}x) worst valid STOI {100 * min(a['stoi']):+.1f} points and PESQ"
+            f" {min(a['pesq']):+.3f} (the committed file's run {committed}:"
+            f" {100 * min(c['stoi']):+.1f} and {min(c['pesq']):+.3f}): {why}"
+        )
+    if others:
+        text += (
+            " The same lease's GCRN run with a five-fold distillation weight (`distill=50`) and"
+            " TCNN run with four rounds instead of five replace nothing and were not run on the"
+            " test sets: " + "; ".join(others) + "."
+        )
+    return text
 
 
 def run_table() -> list[str]:
@@ -360,8 +460,8 @@ def test_table() -> list[str]:
                     " evaluate runs/RUN/model.secomp --pairs testsets/SET_v2 --json"
                     " results/compressed_v2/NAME_SET.json`; NAME-c1 is the file of the run"
                     " NAME-c1-TAG above; crn-v7-pow-c1 is the file of crn-v7-pow-c1-r6q, the"
-                    " committed CRN C1 until crn-v6-c1-r4p), enhanced score (change against"
-                    " the baseline):",
+                    " committed CRN C1 until crn-v6-c1-r4p, which was committed until"
+                    " crn-v6-c1-r4p5), enhanced score (change against the baseline):",
                     "",
                     "| model | set | metric | " + " | ".join(f"{x} dB" for x in SNRS) + " |",
                     "|---|---|---|" + "---|" * len(SNRS),
@@ -577,7 +677,9 @@ def section() -> list[str]:
         " round'). The c2-fast runs without S removed slightly more on the CRN (3.6 % left"
         " against 4.5 %) and slightly less on the GCRN (13.3 % against 12.8 %).",
         "",
-        "The committed CRN C1 is crn-v6-c1-r4p (the v12 lease in recipes/LEASE.md): C1 "
+        _v19_c1(),
+        "",
+        "The CRN C1 committed before it was crn-v6-c1-r4p (the v12 lease in recipes/LEASE.md): C1 "
         "without S from crn-v6, the baseline whose c2-fast run kept its quality, with 800"
         " fine-tuning steps per round. Its four rounds removed 50, 50, 50 and 49 % (6.6 %"
         " left, 1,160,167 weights); on the run's 16 valid mixtures STOI went 0.843 -> "
@@ -588,7 +690,8 @@ def section() -> list[str]:
         " gcrn-v6 (`r4p`, 900 steps per round, 5 bits) ended where `r4q` did (valid STOI "
         "0.838 -> 0.824 against 0.826, 41.0x): more fine-tuning steps do not stop the "
         "GCRN's loss from rising 3-5 % a round, which the 5 % tolerance allows per "
-        "tensor. Each run took 9.1 minutes on the shared H200 (report.md). " + _crn_p_share(),
+        "tensor. Each run took 9.1 minutes on the shared H200 (report.md). "
+        + _crn_p_share("crn-v6-c1-r4p", "crn-c1-r4p-p", "crn-v6-c1-r4p"),
         "",
         _v8_pow_c1(),
         "",
@@ -603,6 +706,8 @@ def section() -> list[str]:
         "`crn-c2-slim`, `gcrn-c1`, `gcrn-c2-slim` rows are the v1-era files (eda90f4). The",
         "corpus-v2 C1 and C2-slim files of all four models, timed in one run:",
         "[stream_latency_v2.md](stream_latency_v2.md)" + _stream_v2_summary(),
+        "(its `crn-c1` rows timed the CRN C1 committed before crn-v6-c1-r4p5, crn-v6-c1-r4p:"
+        " C1 keeps the dense shapes, so both compute the same network on the same MACs).",
         "",
     ]
     L += ["### Against the targets", ""]

@@ -797,3 +797,37 @@ def test_compress_fine_tunes_on_the_loss_the_model_was_trained_with(tmp_path):
     _, raw, cfg = load_pipeline("c1")
     assert keep_trained_loss(str(plain_file), raw, cfg) is None
     assert cfg.train.loss_power == 1.0 and "loss_power" not in raw.get("train", {})
+
+
+def test_a_model_pruned_before_keeps_its_zeros_through_q_alone(tmp_path):
+    """A model pruned elsewhere (or a run's pruned.secomp) compressed with Q only: its zeros
+    are masked from the start, so fine-tuning leaves them zero and the codebooks skip them; a
+    tensor that is all zeros keeps a full mask (a zero-initialised layer, not a pruned one)."""
+    from secomp.compress.masks import kept_masks
+
+    torch.manual_seed(0)
+    model = ConvGRU()
+    with torch.no_grad():
+        model.conv.weight[::2].zero_()
+        model.gru.weight_hh_l0.mul_(torch.rand_like(model.gru.weight_hh_l0) > 0.7)
+    zeros = {
+        n: p == 0 for n, p in model.named_parameters() if n in ("conv.weight", "gru.weight_hh_l0")
+    }
+    blank = torch.nn.Linear(3, 2)
+    torch.nn.init.zeros_(blank.weight)
+    assert bool(kept_masks(blank, prunable_tensors(blank))["weight"].all())
+    result, _ = _channel_compress(
+        model,
+        tmp_path,
+        dict(lr=1e-2, valid_every=1, log_every=1),
+        stages=["Q"],
+        quant_bits=3,
+        centroid_steps=3,
+    )
+    params = dict(result.model.named_parameters())
+    for n, z in zeros.items():
+        assert bool((params[n][z] == 0).all()), n
+        assert not bool(result.masks[n][z].any()), n
+        assert bool(result.masks[n][~z].all()), n
+        # k-means on the kept weights only: at most 2**3 values besides the zeros
+        assert len(torch.unique(params[n][~z])) <= 8, n

@@ -21,6 +21,21 @@ def full_masks(model: nn.Module, tensors: list[PrunableTensor]) -> Masks:
 
 
 @torch.no_grad()
+def kept_masks(model: nn.Module, tensors: list[PrunableTensor]) -> Masks:
+    """Masks that keep what is not exactly zero: a model pruned before (by an earlier run's
+    P stages, `save_pruned`, or another tool) keeps its zeros through fine-tuning and
+    quantization, so Q alone compresses it. A tensor that is all zeros (a layer initialised
+    to zero, not pruned) keeps a full mask; a dense trained model gets full masks."""
+    params = dict(model.named_parameters())
+    masks = {}
+    for t in tensors:
+        p = params[t.name]
+        kept = p != 0
+        masks[t.name] = kept if bool(kept.any()) else torch.ones_like(p, dtype=torch.bool)
+    return masks
+
+
+@torch.no_grad()
 def apply_masks(model: nn.Module, masks: Masks) -> None:
     params = dict(model.named_parameters())
     for name, m in masks.items():

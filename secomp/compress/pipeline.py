@@ -45,7 +45,7 @@ from .groups import (
     channel_units,
     prunable_tensors,
 )
-from .masks import Masks, apply_masks, count_nonzero, full_masks, sparsity
+from .masks import Masks, apply_masks, count_nonzero, kept_masks, sparsity
 from .quantize import (
     MAX_BITS,
     CentroidTuner,
@@ -646,7 +646,8 @@ def compress(
     loss_fn = loss or model_loss(model, cfg.train.loss_power)
     # the frozen uncompressed model, before any state of a resumed run is loaded
     tune_loss = distill_loss(loss_fn, model, cfg.distill) if cfg.distill > 0 else loss_fn
-    state = CompressionState(model, full_masks(model, tensors))
+    # zeros a model already has (pruned earlier, e.g. a run's pruned.secomp) stay zeros
+    state = CompressionState(model, kept_masks(model, tensors))
     params = dict(model.named_parameters())
     for u in units:  # channel units also cover biases
         for p in u.params:

@@ -203,6 +203,37 @@ def _lr_check() -> list[str]:
         " value of the trivial split (each output half the mixture), and only then begin to"
         " separate. The bundled 0.17 M model had reached -2.2 dB by its first"
         " validation (step 200 at batch 32; results/training/v5/sep-demo).",
+        *_size_check(runs["1.0e-3"]),
+    ]
+
+
+def _size_check(v3: list[tuple[int, float]]) -> list[str]:
+    """The same CPU check for two other sizes (results/training/sep-size-check/), against
+    sep-v3 at lr 1e-3 (`v3`: its (step, valid loss) pairs)."""
+    runs = {}
+    for name in ("sep-v3-1layer", "sep-demo"):
+        log = ROOT / "results" / "training" / "sep-size-check" / name / "log.csv"
+        if log.exists():
+            runs[name] = dict(
+                (int(r["step"]), float(r["valid_loss"]))
+                for r in csv.DictReader(log.open())
+                if r["valid_loss"] not in ("", "nan")
+            )
+    last = v3[-1][0]
+    if len(runs) < 2 or any(last not in r for r in runs.values()):
+        return []
+    return [
+        "",
+        "Nor does size explain it at that batch: the same 300 steps at batch 8 (`steps=300"
+        " batch_size=8 lr=1e-3 valid_every=50 valid_batches=8`, one thread each,"
+        " results/training/sep-size-check/) ended at a valid loss of"
+        f" {v3[-1][1]:+.3f} dB for sep-v3 (2.5 M), {runs['sep-v3-1layer'][last]:+.3f} dB for"
+        " sep-v3 with one LSTM layer (`hparams.lstm_layers=1`) and"
+        f" {runs['sep-demo'][last]:+.3f} dB for the 0.17 M sep-demo"
+        " (`configs/train/sep-demo.yaml`):"
+        " all three still at the trivial split, the larger ones slightly ahead. The larger models'"
+        " slower progress in the GPU runs appears later or at batch 32, so it needs a GPU run to"
+        " test (`configs/train/sep-v4.yaml`, recipes/LEASE.md).",
     ]
 
 

@@ -107,6 +107,13 @@ RUNS = (
         "c1 + `stages=[Q] quant_bits=5 centroid_steps=0` on tcnn-v6-c1-r4p's P file (CPU)",
         None,
     ),
+    # the same from 3 bits (the width search raised what the loss needed, up to 8)
+    (
+        "tcnn-v6-c1-r4p-k3",
+        "tcnn-v6",
+        "c1 + `stages=[Q] quant_bits=3 centroid_steps=0` on tcnn-v6-c1-r4p's P file (CPU)",
+        None,
+    ),
     (
         "lstm-v6-c1-r6q",
         "lstm-v6",

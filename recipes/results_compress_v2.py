@@ -285,13 +285,9 @@ def _v8_pow_c1() -> str:
                 f" PESQ {dp:+.3f} ({sp} {xp} dB), bound {'met' if ok else 'missed'}"
             )
         else:  # the valid split's 100 mixtures only (results/selection_v5/)
-            r = _load(ROOT / "results" / "selection_v5" / f"{run}.json")
-            b = _load(ROOT / "results" / "selection_v5" / f"{base}.json")
-            if r and b:
-                d = [
-                    r["by_snr"][x]["enhanced"]["stoi"] - b["by_snr"][x]["enhanced"]["stoi"]
-                    for x in SNRS
-                ]
+            changes = _valid_changes(run, base)
+            if changes:
+                d = changes["stoi"]
                 cells.append(
                     f"{run} {ratio:.1f}x: not run on the test sets, its STOI on the valid split"
                     f" already {100 * max(d):+.1f} to {100 * min(d):+.1f} points per SNR"

@@ -74,11 +74,14 @@ case "${1:-}" in
       out=runs/$m-$p${tag:+-$tag}
       # a job whose weights are not here yet, or that already runs, is left out (the v9 lease
       # started one twice on the same folder)
-      [ -f checkpoints/$m/model.safetensors ] || { echo "$job: no checkpoints/$m yet, not started"; continue; }
+      # from=PATH (among the overrides): start from that file (e.g. a run's pruned.secomp, whose
+      # zeros compress keeps) instead of checkpoints/MODEL/model.safetensors
+      src=checkpoints/$m/model.safetensors; [[ ",$extra," =~ ,from=([^,]*), ]] && src=${BASH_REMATCH[1]}
+      [ -f "$src" ] || { echo "$job: no $src yet, not started"; continue; }
       pgrep -f "[-]-out $out( |\$)" > /dev/null && { echo "$job: already running, not started again"; continue; }
       # mixfrom=CONFIG (among the overrides): fine-tune on that training config's mix instead
       cfg=$m; [[ ",$extra," =~ ,mixfrom=([^,]*), ]] && cfg=${BASH_REMATCH[1]}
-      extra=$(echo ",$extra," | sed -E 's/,mixfrom=[^,]*,/,/; s/^,//; s/,$//')
+      extra=$(echo ",$extra," | sed -E 's/,mixfrom=[^,]*,/,/; s/,from=[^,]*,/,/; s/^,//; s/,$//')
       overrides=${extra//,/ }; overrides=${overrides//;/,}
       # fine-tune on what the model was trained on: its config's mix and loss_power
       mix=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))["mix"]))' \
@@ -89,7 +92,7 @@ case "${1:-}" in
       # THREADS CPU threads per job: eight jobs with torch's default of one thread per core
       # would oversubscribe the 16 cores
       OMP_NUM_THREADS=${THREADS:-2} setsid nohup timeout -s INT ${LIMIT:-900} python3 -m secomp.cli compress \
-        checkpoints/$m/model.safetensors --pipeline $p --data "$DATA" --out $out --resume \
+        "$src" --pipeline $p --data "$DATA" --out $out --resume \
         --quiet train.bank_cache=$CACHE "train.mix=$mix" train.loss_power=$power $overrides \
         >> $out.log 2>&1 < /dev/null &
     done

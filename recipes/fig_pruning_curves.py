@@ -32,6 +32,10 @@ def curves() -> list[dict]:
             continue
         run = p.parent.name
         base = prog["before"]["nonzero"]
+        if base < 0.9 * prog["before"]["params"]:
+            # started from another run's pruned file (its rounds continue that run's), so its
+            # "before" is not the baseline
+            continue
         out.append(
             {
                 "run": run,

@@ -83,7 +83,7 @@ ABLATIONS = (
         "C1",
         "tcnn-v6-c1-r5q",
         "tcnn-v6-c1-r5q-pq",
-        {"S+P+Q": "tcnn-c1", "P+Q": "tcnn-c1-pq", "P": "tcnn-c1-p"},
+        {"S+P+Q": "tcnn-v6-c1-r5q", "P+Q": "tcnn-c1-pq", "P": "tcnn-c1-p"},
     ),
 )
 # model, pipeline, run with distillation, run without, the test evaluation of each finished file

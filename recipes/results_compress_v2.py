@@ -114,6 +114,21 @@ RUNS = (
         "c1 + `stages=[Q] quant_bits=3 centroid_steps=0` on tcnn-v6-c1-r4p's P file (CPU)",
         None,
     ),
+    # the v20 lease (recipes/LEASE.md): one more P round and Q without centroid fine-tuning on
+    # tcnn-v6-c1-r4p's pruned.secomp (`from=` in gpu_v5.sh compress); "before" is that P file
+    (
+        "tcnn-v6-c1-r4p-p5k",
+        "tcnn-v6",
+        "c1 + `stages=[P;Q] rounds=1 finetune_steps=500 quant_bits=5 centroid_steps=0"
+        " distill=20` on tcnn-v6-c1-r4p's P file",
+        "models/tcnn-c1.secomp",
+    ),
+    (
+        "tcnn-v6-c1-r4p-p5k2",
+        "tcnn-v6",
+        "the same with `finetune_steps=1000`",
+        None,
+    ),
     (
         "lstm-v6-c1-r6q",
         "lstm-v6",
@@ -135,11 +150,12 @@ RUNS = (
         f"{SHORT_Q} `rounds=6 finetune_steps=500 centroid_steps=300 quant_bits=4`",
         None,
     ),
+    # the committed TCNN C1 until tcnn-v6-c1-r4p-p5k replaced it
     (
         "tcnn-v6-c1-r5q",
         "tcnn-v6",
         f"{SHORT_Q} `rounds=5 finetune_steps=500 centroid_steps=300 quant_bits=4`",
-        "models/tcnn-c1.secomp",
+        None,
     ),
     (
         "gcrn-v6-c1-r4q",
@@ -182,6 +198,7 @@ TESTED: tuple[tuple[str, str], ...] = (
     *V8_POW_C1.values(),
     ("crn-v6-c1-r4p", "crn-v6"),
     ("crn-v7-pow-c1", "crn-v7-pow"),
+    ("tcnn-v6-c1-r5q", "tcnn-v6"),
 )
 RTF_COLS = (
     ("torch_rtf_1t", "PyTorch, 1 thread"),
@@ -203,13 +220,14 @@ def _record(run: str) -> tuple[dict | None, Progress | None]:
 
 
 def _rounding_effect() -> str:
-    """The largest change, over both test sets and every SNR, of the TCNN C1 file's STOI and
-    PESQ when its vectors were rounded to float16 (results/compressed_v2/tcnn-c1_SET.json
-    against tcnn-c1-f32vec_SET.json, the same file before)."""
+    """The largest change, over both test sets and every SNR, of the TCNN C1 file then committed
+    (tcnn-v6-c1-r5q's) in STOI and PESQ when its vectors were rounded to float16
+    (results/compressed_v2/tcnn-v6-c1-r5q_SET.json against tcnn-c1-f32vec_SET.json, the same
+    file before)."""
     d: dict[str, list[float]] = {"stoi": [], "pesq": []}
     ci: list[tuple[float, str, str, float, float]] = []  # PESQ change, set, SNR, both 95% CIs
     for s in ("matched", "untrained"):
-        r = _load(ROOT / "results" / "compressed_v2" / f"tcnn-c1_{s}.json")
+        r = _load(ROOT / "results" / "compressed_v2" / f"tcnn-v6-c1-r5q_{s}.json")
         f = _load(ROOT / "results" / "compressed_v2" / f"tcnn-c1-f32vec_{s}.json")
         if not (r and f):
             return "the evaluation of the rounded file is missing."
@@ -366,13 +384,13 @@ def _v19_c1() -> str:
         why = (
             "below 40x"
             if r_ratio < 40
-            else "worse than the committed file's run"
+            else "worse than that run"
             if min(a["stoi"]) < min(c["stoi"]) or min(a["pesq"]) < min(c["pesq"])
-            else "not worse than the committed file's run"
+            else "not worse than that run"
         )
         others.append(
             f"{run} ({r_ratio:.1f}x) worst valid STOI {100 * min(a['stoi']):+.1f} points and PESQ"
-            f" {min(a['pesq']):+.3f} (the committed file's run {committed}:"
+            f" {min(a['pesq']):+.3f} (the run of the file committed then, {committed}:"
             f" {100 * min(c['stoi']):+.1f} and {min(c['pesq']):+.3f}): {why}"
         )
     if others:
@@ -424,6 +442,55 @@ def _tcnn_centroid_tuning() -> str:
         + " and "
         + pts(f"{d:+.3f}" for d in tuned["pesq"])
         + ". Both files are the same size (34.5x): four rounds left too many weights for 40x."
+    )
+
+
+def _v20_tcnn() -> str:
+    """The committed TCNN C1 (the v20 lease): a fifth P round and Q without centroid tuning
+    on tcnn-v6-c1-r4p's P file, against tcnn-v6 on the valid split (with 500 and 1,000 steps)
+    and on the test sets, beside the file it replaced."""
+    run, alt, prev = "tcnn-v6-c1-r4p-p5k", "tcnn-v6-c1-r4p-p5k2", "tcnn-v6-c1-r5q"
+    summary, prog = _record(run)
+    _, prog4 = _record("tcnn-v6-c1-r4p")
+    # r5q's committed file (re-encoded, vectors rounded) as it was in models/ until 2026-12-03
+    # (`git show 34cd181:models/tcnn-c1.secomp | wc -c`), not the run's own file
+    prev_bytes = 413_067
+    v, v2 = _valid_changes(run, "tcnn-v6"), _valid_changes(alt, "tcnn-v6")
+    worst = worst_changes(test_quality("tcnn-c1", "tcnn-v6"))
+    worst_prev = worst_changes(test_quality(prev, "tcnn-v6"))
+    if not (summary and prog and prog4 and v and v2 and worst and worst_prev):
+        return ""
+    ratio = summary["before"]["dense_fp32_bytes"] / summary["artifact_bytes"]
+    ratio_prev = summary["before"]["dense_fp32_bytes"] / prev_bytes
+    ok, bound = within("C1", ratio, worst["pesq"][0], worst["stoi"][0])
+    (ds, ss, xs), (dp, sp, xp) = worst["stoi"], worst["pesq"]
+    t4 = sum(t for u, t in prog4.stage_time_s.items() if u.startswith("P"))
+    t5 = sum(prog.stage_time_s.values())
+    pts = ", ".join
+    return (
+        f"**The committed TCNN C1 is {run}** (the v20 lease, recipes/LEASE.md), which acts on"
+        " that finding: a fifth P round (500 fine-tuning steps) on `r4p`'s pruned.secomp, then Q"
+        " without centroid fine-tuning (`JOBS=\"tcnn-v6:c1:p5k:from=checkpoints/runs/"
+        "tcnn-v6-c1-r4p/pruned.secomp,stages=[P;Q],rounds=1,finetune_steps=500,quant_bits=5,"
+        "centroid_steps=0,distill=20,save_pruned=true\" bash recipes/gpu_v5.sh compress`; the"
+        " distillation teacher is the four-round model it starts from),"
+        f" {ratio:.1f}x ({summary['artifact_bytes']:,} bytes), after {t4:.0f} s of P rounds"
+        f" on one H200 (`r4p`, beside two other jobs) and {t5:.0f} s for this run. On the valid"
+        " split it changes STOI by "
+        + pts(f"{100 * d:+.2f}" for d in v["stoi"])
+        + " points and PESQ by "
+        + pts(f"{d:+.3f}" for d in v["pesq"])
+        + " at -5..15 dB against tcnn-v6; the same with 1,000 steps (`p5k2`) by "
+        + pts(f"{100 * d:+.2f}" for d in v2["stoi"])
+        + " and "
+        + pts(f"{d:+.3f}" for d in v2["pesq"])
+        + ", so the 500-step file was taken. On both test sets its worst STOI change is"
+        f" {100 * ds:+.2f} points ({ss} {xs} dB) and its worst PESQ change {dp:+.3f} ({sp}"
+        f" {xp} dB): the C1 bound ({bound}) is **{'met' if ok else 'missed'}**. It replaced"
+        f" `r5q`'s file ({prev_bytes:,} bytes, {ratio_prev:.1f}x; worst test STOI change"
+        f" {100 * worst_prev['stoi'][0]:+.2f} points, PESQ {worst_prev['pesq'][0]:+.3f}),"
+        " whose evaluations are kept as"
+        f" `results/compressed_v2/{prev}_SET.json`."
     )
 
 
@@ -689,7 +756,8 @@ def section() -> list[str]:
         "**Format version 2** (2026-12-02): every committed file was re-encoded losslessly",
         "(`python recipes/reencode_artifacts.py models/*.secomp`, every tensor bit-identical,",
         "so its evaluations stand): the header is zlib-compressed, 0.2-8.3 % fewer bytes (the",
-        "TCNN's 59 KB header table of 430 tensors became 5 KB). `models/tcnn-c1.secomp` then had",
+        "TCNN's 59 KB header table of 430 tensors became 5 KB). `models/tcnn-c1.secomp` (at the",
+        "time tcnn-v6-c1-r5q's file) then had",
         "its vectors outside the codebooks (biases, BatchNorm weights and statistics, PReLU",
         "slopes: 361 KB of float32, more than its codebooks' 227 KB) rounded to float16",
         "(`python recipes/round_vectors.py`, what the Q stage's new `quant_vectors: fp16` does):",
@@ -737,6 +805,8 @@ def section() -> list[str]:
         "",
         _tcnn_centroid_tuning(),
         "",
+        _v20_tcnn(),
+        "",
         "The CRN C1 committed before it was crn-v6-c1-r4p (the v12 lease in recipes/LEASE.md): C1 "
         "without S from crn-v6, the baseline whose c2-fast run kept its quality, with 800"
         " fine-tuning steps per round. Its four rounds removed 50, 50, 50 and 49 % (6.6 %"
@@ -764,8 +834,9 @@ def section() -> list[str]:
         "`crn-c2-slim`, `gcrn-c1`, `gcrn-c2-slim` rows are the v1-era files (eda90f4). The",
         "corpus-v2 C1 and C2-slim files of all four models, timed in one run:",
         "[stream_latency_v2.md](stream_latency_v2.md)" + _stream_v2_summary(),
-        "(its `crn-c1` rows timed the CRN C1 committed before crn-v6-c1-r4p5, crn-v6-c1-r4p:"
-        " C1 keeps the dense shapes, so both compute the same network on the same MACs).",
+        "(its `crn-c1` and `tcnn-c1` rows timed the files committed before crn-v6-c1-r4p5 and"
+        " tcnn-v6-c1-r4p-p5k, those of crn-v6-c1-r4p and tcnn-v6-c1-r5q: C1 keeps the dense"
+        " shapes, so each pair computes the same network on the same MACs).",
         "",
     ]
     L += ["### Against the targets", ""]

@@ -38,7 +38,7 @@ ARTIFACTS = (
     ("lstm-c1", "C1", "lstm-v6", "lstm-v6-c1-r6q"),
     ("crn-c1", "C1", "crn-v6", "crn-v6-c1-r4p5"),
     ("gcrn-c1", "C1", "gcrn-v6", "gcrn-v6-c1-r4q"),
-    ("tcnn-c1", "C1", "tcnn-v6", "tcnn-v6-c1-r5q"),
+    ("tcnn-c1", "C1", "tcnn-v6", "tcnn-v6-c1-r4p-p5k"),
     ("lstm-c2-slim", C2, "lstm-v6", "lstm-v6-c2-fast"),
     ("crn-c2-slim", C2, "crn-v6", "crn-v6-c2-fast"),
     ("gcrn-c2-slim", C2, "gcrn-v6", "gcrn-v6-c2-fast-qs-pq"),

@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "separation"
 SYSTEMS = (
+    ("sep-v4", "sep-v4 (v11 period: sep-v3 trained on, 10 min more)"),
     ("sep-v3", "sep-v3 (v7 period, mid size, 14 min from scratch)"),
     ("sep-v2", "sep-v2 (v6 period, 30 min in all; weights lost)"),
     ("sep", "sep (v5 period, 12 min)"),
@@ -154,6 +155,7 @@ def section() -> list[str]:
             )
     if "sep-c2-slim" in ev_by and "sep-v3" in ev_by:
         L += ["", *_c2_paragraph(ev_by["sep-c2-slim"]["si_sdri"] - ev_by["sep-v3"]["si_sdri"])]
+    L += _continuation(ev_by)
     best = max(ev["si_sdri"] for k, _, ev, _ in rows if not k.startswith("sep-c"))
     L += [
         "",
@@ -173,6 +175,39 @@ def section() -> list[str]:
         "",
     ]
     return L
+
+
+def _best_valid(log: Path) -> tuple[int, float, float, int] | None:
+    """(steps, best valid loss in dB, minutes, step of the best) of a training log.csv."""
+    if not log.exists():
+        return None
+    rows = list(csv.DictReader(log.open()))
+    valid = [(float(r["valid_loss"]), int(r["step"])) for r in rows
+             if r["valid_loss"] not in ("", "nan")]
+    best = min(valid)
+    return int(rows[-1]["step"]), best[0], float(rows[-1]["time_s"]) / 60, best[1]
+
+
+def _continuation(ev_by: dict) -> list[str]:
+    """sep-v4 (sep-v3 trained on from its published weights) against sep-v3, if both are here."""
+    v3 = _best_valid(ROOT / "results" / "training" / "v7" / "sep-v3" / "log.csv")
+    v4 = _best_valid(ROOT / "results" / "training" / "v11" / "sep-v4" / "log.csv")
+    if not (v3 and v4 and "sep-v4" in ev_by and "sep-v3" in ev_by):
+        return []
+    return [
+        "",
+        "sep-v4 is sep-v3 trained on from its published weights with the same settings"
+        " (`configs/train/sep-v4.yaml`, `MODELS=sep-v4 MIN=15 bash recipes/gpu_v5.sh train`"
+        " beside two compression jobs on one H200; the machine was lost after"
+        f" {v4[2]:.1f} min and {v4[0]:,} steps; the best weights so far, step {v4[3]:,}, had"
+        " come back with the watch call before; recipes/LEASE.md, v20). Best valid loss"
+        f" {v3[1]:+.2f} dB (sep-v3) -> {v4[1]:+.2f} dB; on this test set SI-SDRi"
+        f" {ev_by['sep-v3']['si_sdri']:.2f} -> {ev_by['sep-v4']['si_sdri']:.2f} dB and SDRi"
+        f" {ev_by['sep-v3']['sdri']:.2f} -> {ev_by['sep-v4']['sdri']:.2f} dB. The best"
+        f" validation came {v4[0] - v4[3]:,} steps before the end (log:"
+        " results/training/v11/sep-v4/log.csv): not flattened. The C1/C2"
+        " files are still compressed from sep-v3.",
+    ]
 
 
 def _lr_check() -> list[str]:

@@ -45,7 +45,8 @@ TRAIN_RUNS = (("v5", "crn-v5"), ("v5", "gcrn-v5"), ("v5", "lstm-v5"), ("v5", "tc
               ("v6", "crn-v6"), ("v6", "gcrn-v6"), ("v6", "lstm-v6"), ("v6", "sep-v2"),
               ("v7", "crn-v7-pow"), ("v7", "gcrn-v7-pow"), ("v7", "tcnn-v6"), ("v7", "sep-v3"),
               ("v8", "tcnn-v7-pow"), ("v9", "crn-v8-pow"), ("v9", "gcrn-v8-pow"),
-              ("v9", "tcnn-v8-pow"), ("v9", "demo-v6-pow"), ("v10", "demo-v7-pow"))
+              ("v9", "tcnn-v8-pow"), ("v9", "demo-v6-pow"), ("v10", "demo-v7-pow"),
+              ("v11", "sep-v4"))
 CORPORA = (("speechocean762", "so762"), ("librispeech_train-clean-5", "LS"))
 
 

@@ -24,26 +24,38 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def curves() -> list[dict]:
-    out = []
+    """One curve per run with P rounds. A run that starts from another run's pruned file (its
+    "before" is not dense) continues that run's curve: its parent is the run whose last P round
+    left exactly the non-zeros it starts with."""
+    records = {}
     for p in sorted((ROOT / "results" / "compress").glob("*/progress.json")):
         prog = json.loads(p.read_text())
         rounds = [r for r in prog["rounds"] if r["unit"].startswith("P")]
-        if not rounds:
-            continue
-        run = p.parent.name
-        base = prog["before"]["nonzero"]
+        if rounds:
+            records[p.parent.name] = (prog, rounds)
+    last_nonzero = {run: rounds[-1]["nonzero"] for run, (_, rounds) in records.items()}
+    out = []
+    for run, (prog, rounds) in records.items():
+        base, start, first = prog["before"]["nonzero"], 0, 1.0
         if base < 0.9 * prog["before"]["params"]:
-            # started from another run's pruned file (its rounds continue that run's), so its
-            # "before" is not the baseline
-            continue
+            parents = [r for r, n in last_nonzero.items() if n == base and r != run]
+            if not parents:
+                continue  # its parent's record is not committed: no baseline to scale to
+            parent_prog, parent_rounds = records[parents[0]]
+            start = int(parent_rounds[-1]["unit"][1:])
+            first = base / parent_prog["before"]["nonzero"]
+            base = parent_prog["before"]["nonzero"]
+            run_label = f"{run} (after {parents[0]})"
+        else:
+            run_label = run
         out.append(
             {
-                "run": run,
+                "run": run_label,
                 "model": run.split("-")[0],
                 "family": "c1" if "-c1" in run else "c2",
                 "with_S": any(r["unit"] == "S" for r in prog["rounds"]),
-                "rounds": [0] + [int(r["unit"][1:]) for r in rounds],
-                "remaining": [1.0] + [r["nonzero"] / base for r in rounds],
+                "rounds": [start] + [start + int(r["unit"][1:]) for r in rounds],
+                "remaining": [first] + [r["nonzero"] / base for r in rounds],
             }
         )
     return out

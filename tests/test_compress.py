@@ -352,16 +352,17 @@ def _user_loss(model, noisy, clean):
     return torch.nn.functional.mse_loss(model(noisy), clean)
 
 
-def _channel_compress(model, tmp_path, train: dict, **cfg):
+def _channel_compress(model, tmp_path, train: dict, teacher=None, **cfg):
     """Compress `model` on _user_data with coupled channel groups: every ratio accepted
-    (tolerance 10), at most half of what remains per round, one fine-tuning step per round."""
+    (tolerance 10), at most half of what remains per round, one fine-tuning step per round
+    (unless `cfg` says otherwise)."""
     from secomp.compress import CompressConfig, compress
     from secomp.train import TrainConfig, TrainData
 
     torch.manual_seed(0)
     loader = _user_data()
     data = TrainData.from_iterable(loader, valid=loader[:2])
-    config = CompressConfig(
+    settings = dict(
         groups="channel",
         min_round_fraction=0.0,
         finetune_steps=1,
@@ -369,10 +370,14 @@ def _channel_compress(model, tmp_path, train: dict, **cfg):
         max_ratio=0.5,
         ratio_step=0.25,
         quality_items=0,
-        train=TrainConfig(valid_batches=1, amp=False, **train),
-        **cfg,
     )
-    return compress(model, data, config, tmp_path, loss=_user_loss, progress=False), loader
+    config = CompressConfig(
+        **{**settings, **cfg}, train=TrainConfig(valid_batches=1, amp=False, **train)
+    )
+    result = compress(
+        model, data, config, tmp_path, loss=_user_loss, progress=False, teacher=teacher
+    )
+    return result, loader
 
 
 def test_rank_norm_l1_and_l2_prune_different_groups():
@@ -831,3 +836,51 @@ def test_a_model_pruned_before_keeps_its_zeros_through_q_alone(tmp_path):
         assert bool(result.masks[n][~z].all()), n
         # k-means on the kept weights only: at most 2**3 values besides the zeros
         assert len(torch.unique(params[n][~z])) <= 8, n
+
+
+def test_distillation_pulls_towards_the_given_teacher(tmp_path):
+    """With a teacher, the fine-tuning's distillation target is that model, not the input: a
+    teacher whose output is about 0 pulls the pruned model's output towards 0 against the task
+    loss (which wants the clean input); with the input's own copy the output moves away."""
+    torch.manual_seed(0)
+    model = ConvGRU()
+    teacher = copy.deepcopy(model)
+    with torch.no_grad():
+        teacher.out.bias.fill_(-12.0)  # x * sigmoid(-12): about 0
+    x = _user_data()[0][0]
+
+    def distance(m):
+        with torch.no_grad():
+            return float((m(x) - teacher(x)).pow(2).mean())
+
+    start = distance(model)
+    train = dict(lr=1e-2, valid_every=100, log_every=100)
+    cfg = dict(stages=["P"], rounds=1, finetune_steps=30, distill=100.0)
+    own, _ = _channel_compress(copy.deepcopy(model), tmp_path / "own", train, **cfg)
+    given, _ = _channel_compress(model, tmp_path / "given", train, teacher=teacher, **cfg)
+    assert distance(given.model) < start < distance(own.model)
+    with pytest.raises(ValueError, match="distill is 0"):
+        _channel_compress(ConvGRU(), tmp_path / "off", train, teacher=teacher, stages=["P"])
+
+
+def test_compress_refuses_a_teacher_of_another_architecture_before_reading_data(tmp_path):
+    from secomp.compress.presets import load_pipeline
+    from secomp.compress.run import load_teacher
+    from secomp.io.modelio import save_model
+    from secomp.models import build_model
+
+    student = build_model("crn", channels=(2, 4), lstm_hidden=8, lstm_layers=1)
+    wider_model = build_model("crn", channels=(2, 4), lstm_hidden=16, lstm_layers=1)
+    wider = save_model(wider_model, tmp_path / "wider.safetensors")
+    same = save_model(student, tmp_path / "same.safetensors")
+    _, _, cfg = load_pipeline("c1", [f"teacher={wider}", "distill=20"])
+    with pytest.raises(ValueError, match="not the input's architecture") as e:
+        load_teacher(cfg, student, torch.device("cpu"))
+    assert "\n" not in str(e.value)
+    _, _, cfg = load_pipeline("c1", [f"teacher={same}", "distill=0"])
+    with pytest.raises(ValueError, match="distill is 0"):
+        load_teacher(cfg, student, torch.device("cpu"))
+    _, _, cfg = load_pipeline("c1", [f"teacher={same}", "distill=20"])
+    teacher = load_teacher(cfg, student, torch.device("cpu"))
+    assert not teacher.training
+    assert all(torch.equal(a, b) for a, b in zip(teacher.parameters(), student.parameters()))

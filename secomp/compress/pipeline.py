@@ -104,6 +104,9 @@ class CompressConfig:
     # evaluation and training of every fine-tuning phase
     quality_items: int = 16
     distill: float = 0.0  # weight of the distance to the uncompressed model's output
+    # the model file that `distill` pulls towards (`secomp compress` loads it), e.g. the dense
+    # baseline when the input is a pruned file; empty: the input model as the run starts
+    teacher: str = ""
     # write OUT/pruned.secomp, the pruned model before Q (fp32 codebook-free), when Q starts
     # after at least one P round: the P and S+P variants of the ablations as files
     save_pruned: bool = False
@@ -630,10 +633,13 @@ def compress(
     resume: bool = False,
     progress: bool = True,
     loss=None,
+    teacher: nn.Module | None = None,
 ) -> CompressResult:
     """Run the configured stages on `model` (on the training device) and return the result.
 
-    `loss(model, noisy, clean)` replaces model.loss (for a user's own model). Writes
+    `loss(model, noisy, clean)` replaces model.loss (for a user's own model). With `distill`,
+    the fine-tuning pulls towards `teacher` (same outputs as `model`), or, if None, towards a
+    frozen copy of `model` as it comes in. Writes
     OUT/{state.safetensors, progress.json, work/<unit>/..., sensitivity_<unit>.csv/png}.
     """
     out = Path(out_dir)
@@ -644,8 +650,11 @@ def compress(
         raise ValueError("no prunable tensors (check include/exclude patterns)")
     units = _prune_units(model, data, cfg, tensors)
     loss_fn = loss or model_loss(model, cfg.train.loss_power)
+    if teacher is not None and cfg.distill <= 0:
+        raise ValueError("a teacher is given but distill is 0: set distill to a weight > 0")
     # the frozen uncompressed model, before any state of a resumed run is loaded
-    tune_loss = distill_loss(loss_fn, model, cfg.distill) if cfg.distill > 0 else loss_fn
+    reference = model if teacher is None else teacher
+    tune_loss = distill_loss(loss_fn, reference, cfg.distill) if cfg.distill > 0 else loss_fn
     # zeros a model already has (pruned earlier, e.g. a run's pruned.secomp) stay zeros
     state = CompressionState(model, kept_masks(model, tensors))
     params = dict(model.named_parameters())

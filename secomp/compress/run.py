@@ -64,6 +64,29 @@ def keep_trained_loss(model_path: str, raw: dict, cfg) -> str | None:
     return None
 
 
+def load_teacher(cfg, model, device):
+    """The model file of `teacher:` (None when unset), checked against `model` before any data
+    is read: `distill` must be on and the teacher must be the same architecture with the same
+    tensor shapes (a dense baseline of a pruned input, say)."""
+    if not cfg.teacher:
+        return None
+    from ..io.modelio import load_model
+
+    if cfg.distill <= 0:
+        raise ValueError(f"teacher {cfg.teacher} is set but distill is 0: set distill > 0")
+    teacher = load_model(cfg.teacher, device).eval()
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    if type(teacher) is not type(model) or shapes != {
+        n: tuple(p.shape) for n, p in teacher.named_parameters()
+    }:
+        raise ValueError(
+            f"teacher {cfg.teacher} is not the input's architecture and size"
+            f" ({type(teacher).__name__} against {type(model).__name__}): distillation needs"
+            " the same outputs"
+        )
+    return teacher
+
+
 def run_compress(
     model_path: str,
     pipeline: str,
@@ -102,8 +125,11 @@ def run_compress(
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", yaml.safe_dump(raw, sort_keys=False))
+    teacher = load_teacher(cfg, model, dev)
     train_data = prepare_data(data, cfg.train, dev, progress=progress)
-    result = compress(model, train_data, cfg, out_dir, resume=resume, progress=progress)
+    result = compress(
+        model, train_data, cfg, out_dir, resume=resume, progress=progress, teacher=teacher
+    )
     model.eval()
     save_artifact(model.cpu(), out_dir / "model.secomp", result.tensors)
     return write_record(model, result.tensors, result.progress, out_dir, model_path, cfg_path, raw)

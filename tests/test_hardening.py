@@ -251,6 +251,22 @@ def test_malformed_pipeline_config_names_the_file(capsys, tmp_path):
     assert rc != 0 and "roundz" in one_line_error(err)
 
 
+def test_compress_with_a_teacher_it_cannot_learn_from_is_one_line_and_writes_nothing(
+    capsys, tmp_path
+):
+    from secomp.io.modelio import save_model
+    from secomp.models import build_model
+
+    small = build_model("crn", channels=(2, 4), lstm_hidden=8, lstm_layers=1)
+    other = save_model(small, tmp_path / "t.safetensors")
+    out = tmp_path / "o"
+    rc, _, err = run(capsys, "compress", "demo", "--pipeline", "demo", "--data", DEMO_DATA,
+                     "--out", out, f"teacher={other}", "distill=5")
+    line = one_line_error(err)
+    assert rc != 0 and "t.safetensors" in line and "architecture" in line
+    assert not out.exists()
+
+
 def test_forged_artifact_in_info_is_one_line(capsys, tmp_path):
     """Forged files with a recomputed checksum: a header that is a JSON list (the old reader
     raised AttributeError, a traceback in `secomp info`) and a tensor table declaring 4 GiB."""

@@ -120,12 +120,12 @@ def run_compress(
     torch.manual_seed(cfg.train.seed)
     model = load_model(model_path, dev).train()
     model_loss(model, cfg.train.loss_power)  # a loss_power it cannot take: refused before the data
+    teacher = load_teacher(cfg, model, dev)  # so is a teacher it cannot learn from
     if getattr(model, "n_speakers", 1) == 2 and cfg.train.task == "enhancement":
         cfg.train.task = "separation"  # a separation model is fine-tuned on two-talker mixtures
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", yaml.safe_dump(raw, sort_keys=False))
-    teacher = load_teacher(cfg, model, dev)
     train_data = prepare_data(data, cfg.train, dev, progress=progress)
     result = compress(
         model, train_data, cfg, out_dir, resume=resume, progress=progress, teacher=teacher

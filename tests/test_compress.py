@@ -884,3 +884,22 @@ def test_compress_refuses_a_teacher_of_another_architecture_before_reading_data(
     teacher = load_teacher(cfg, student, torch.device("cpu"))
     assert not teacher.training
     assert all(torch.equal(a, b) for a, b in zip(teacher.parameters(), student.parameters()))
+
+
+def test_zeros_outside_include_stay_zero_while_the_included_tensors_are_pruned(tmp_path):
+    """A pruned model pruned further in some tensors only (`include`): the zeros of the tensors
+    left out are kept through the fine-tuning, not trained back."""
+    torch.manual_seed(0)
+    model = ConvGRU()
+    with torch.no_grad():
+        model.conv.weight[::2].zero_()
+    zeros = model.conv.weight == 0
+    gru_before = int((model.gru.weight_hh_l0 != 0).sum())
+    train = dict(lr=1e-2, valid_every=100, log_every=100)
+    result, _ = _channel_compress(
+        model, tmp_path, train, groups="tensor", include=["gru.*"], stages=["P"], rounds=1,
+        finetune_steps=20,
+    )
+    conv = dict(result.model.named_parameters())["conv.weight"]
+    assert bool((conv[zeros] == 0).all()) and bool((conv[~zeros] != 0).all())
+    assert int((result.model.gru.weight_hh_l0 != 0).sum()) < gru_before  # it did prune

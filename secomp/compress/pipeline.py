@@ -655,8 +655,16 @@ def compress(
     # the frozen uncompressed model, before any state of a resumed run is loaded
     reference = model if teacher is None else teacher
     tune_loss = distill_loss(loss_fn, reference, cfg.distill) if cfg.distill > 0 else loss_fn
-    # zeros a model already has (pruned earlier, e.g. a run's pruned.secomp) stay zeros
-    state = CompressionState(model, kept_masks(model, tensors))
+    # zeros a model already has (pruned earlier, e.g. a run's pruned.secomp) stay zeros, also
+    # in the tensors that include/exclude leave out of this run's pruning
+    masks = kept_masks(model, tensors)
+    left_out = [
+        t
+        for t in prunable_tensors(model, [], [], cfg.conv_grouping, cfg.prune_bias)
+        if t.name not in masks
+    ]
+    masks.update({n: m for n, m in kept_masks(model, left_out).items() if not bool(m.all())})
+    state = CompressionState(model, masks)
     params = dict(model.named_parameters())
     for u in units:  # channel units also cover biases
         for p in u.params:

@@ -341,6 +341,16 @@ def _valid_changes(run: str, base: str) -> dict[str, list[float]] | None:
     }
 
 
+def _change_list(changes: dict[str, list[float]], digits: int) -> str:
+    """'STOI by a, b, ... points and PESQ by c, d, ...' of a _valid_changes dict (per SNR)."""
+    return (
+        "STOI by "
+        + ", ".join(f"{100 * d:+.{digits}f}" for d in changes["stoi"])
+        + " points and PESQ by "
+        + ", ".join(f"{d:+.3f}" for d in changes["pesq"])
+    )
+
+
 def _v19_c1() -> str:
     """The v19 lease's C1 runs from the v6 baselines (recipes/LEASE.md): the CRN's against the
     run it replaced on the valid split and on the test sets; the GCRN's and TCNN's against the
@@ -424,7 +434,6 @@ def _tcnn_centroid_tuning() -> str:
     )
     if not (tuned and kmeans):
         return ""
-    pts = ", ".join
     return (
         "**The TCNN's loss is in the centroid fine-tuning, not the pruning.** On each TCNN C1"
         " run's 16 valid mixtures (STOI / SI-SDR): " + "; ".join(cells) + ": the"
@@ -433,14 +442,10 @@ def _tcnn_centroid_tuning() -> str:
         " quantized again without the tuning (`tcnn-v6-c1-r4p-k`: `secomp compress"
         " checkpoints/runs/tcnn-v6-c1-r4p/pruned.secomp --pipeline c1 ... stages=[Q]"
         " quant_bits=5 centroid_steps=0 distill=20`, on"
-        " this 2-core CPU) changes STOI on the valid split by "
-        + pts(f"{100 * d:+.1f}" for d in kmeans["stoi"])
-        + " points and PESQ by "
-        + pts(f"{d:+.3f}" for d in kmeans["pesq"])
-        + " at -5..15 dB against tcnn-v6, where the tuned file changes them by "
-        + pts(f"{100 * d:+.1f}" for d in tuned["stoi"])
-        + " and "
-        + pts(f"{d:+.3f}" for d in tuned["pesq"])
+        " this 2-core CPU) changes, on the valid split at -5..15 dB against tcnn-v6, "
+        + _change_list(kmeans, 1)
+        + ", where the tuned file changes "
+        + _change_list(tuned, 1)
         + ". Both files are the same size (34.5x): four rounds left too many weights for 40x."
     )
 
@@ -466,7 +471,6 @@ def _v20_tcnn() -> str:
     (ds, ss, xs), (dp, sp, xp) = worst["stoi"], worst["pesq"]
     t4 = sum(t for u, t in prog4.stage_time_s.items() if u.startswith("P"))
     t5 = sum(prog.stage_time_s.values())
-    pts = ", ".join
     return (
         f"**The committed TCNN C1 is {run}** (the v20 lease, recipes/LEASE.md), which acts on"
         " that finding: a fifth P round (500 fine-tuning steps) on `r4p`'s pruned.secomp, then Q"
@@ -476,14 +480,10 @@ def _v20_tcnn() -> str:
         " distillation teacher is the four-round model it starts from),"
         f" {ratio:.1f}x ({summary['artifact_bytes']:,} bytes), after {t4:.0f} s of P rounds"
         f" on one H200 (`r4p`, beside two other jobs) and {t5:.0f} s for this run. On the valid"
-        " split it changes STOI by "
-        + pts(f"{100 * d:+.2f}" for d in v["stoi"])
-        + " points and PESQ by "
-        + pts(f"{d:+.3f}" for d in v["pesq"])
-        + " at -5..15 dB against tcnn-v6; the same with 1,000 steps (`p5k2`) by "
-        + pts(f"{100 * d:+.2f}" for d in v2["stoi"])
-        + " and "
-        + pts(f"{d:+.3f}" for d in v2["pesq"])
+        " split at -5..15 dB against tcnn-v6 it changes "
+        + _change_list(v, 2)
+        + "; the same with 1,000 steps (`p5k2`) "
+        + _change_list(v2, 2)
         + ", so the 500-step file was taken. On both test sets its worst STOI change is"
         f" {100 * ds:+.2f} points ({ss} {xs} dB) and its worst PESQ change {dp:+.3f} ({sp}"
         f" {xp} dB): the C1 bound ({bound}) is **{'met' if ok else 'missed'}**. It replaced"

@@ -34,20 +34,31 @@ def curves() -> list[dict]:
         if rounds:
             records[p.parent.name] = (prog, rounds)
     last_nonzero = {run: rounds[-1]["nonzero"] for run, (_, rounds) in records.items()}
+
+    def parent(run: str) -> str | None:
+        # sorted, so that runs that left the same count (variants of one round) give one answer
+        prog, _ = records[run]
+        if prog["before"]["nonzero"] >= 0.9 * prog["before"]["params"]:
+            return None
+        found = sorted(r for r, n in last_nonzero.items() if n == prog["before"]["nonzero"])
+        return next((r for r in found if r != run), "")
+
     out = []
     for run, (prog, rounds) in records.items():
-        base, start, first = prog["before"]["nonzero"], 0, 1.0
-        if base < 0.9 * prog["before"]["params"]:
-            parents = [r for r, n in last_nonzero.items() if n == base and r != run]
-            if not parents:
-                continue  # its parent's record is not committed: no baseline to scale to
-            parent_prog, parent_rounds = records[parents[0]]
-            start = int(parent_rounds[-1]["unit"][1:])
-            first = base / parent_prog["before"]["nonzero"]
-            base = parent_prog["before"]["nonzero"]
-            run_label = f"{run} (after {parents[0]})"
-        else:
-            run_label = run
+        # walk up to the run that started from the dense baseline
+        chain, up = [], parent(run)
+        while up:
+            if up in chain or up == run:
+                up = ""  # a loop of equal counts: no dense ancestor
+                break
+            chain.append(up)
+            up = parent(up)
+        if up == "":
+            continue  # an ancestor's record is not committed: no baseline to scale to
+        start = sum(int(records[r][1][-1]["unit"][1:]) for r in chain)
+        base = records[chain[-1]][0]["before"]["nonzero"] if chain else prog["before"]["nonzero"]
+        first = prog["before"]["nonzero"] / base
+        run_label = f"{run} (after {chain[0]})" if chain else run
         out.append(
             {
                 "run": run_label,

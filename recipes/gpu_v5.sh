@@ -81,7 +81,7 @@ case "${1:-}" in
       pgrep -f "[-]-out $out( |\$)" > /dev/null && { echo "$job: already running, not started again"; continue; }
       # mixfrom=CONFIG (among the overrides): fine-tune on that training config's mix instead
       cfg=$m; [[ ",$extra," =~ ,mixfrom=([^,]*), ]] && cfg=${BASH_REMATCH[1]}
-      extra=$(echo ",$extra," | sed -E 's/,mixfrom=[^,]*,/,/; s/,from=[^,]*,/,/; s/^,//; s/,$//')
+      extra=$(echo ",$extra," | sed -E 's/,mixfrom=[^,]*,/,/g; s/,from=[^,]*,/,/g; s/^,//; s/,$//')
       overrides=${extra//,/ }; overrides=${overrides//;/,}
       # fine-tune on what the model was trained on: its config's mix and loss_power
       mix=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))["mix"]))' \

@@ -184,6 +184,8 @@ def _best_valid(log: Path) -> tuple[int, float, float, int] | None:
     rows = list(csv.DictReader(log.open()))
     valid = [(float(r["valid_loss"]), int(r["step"])) for r in rows
              if r["valid_loss"] not in ("", "nan")]
+    if not valid:
+        return None
     best = min(valid)
     return int(rows[-1]["step"]), best[0], float(rows[-1]["time_s"]) / 60, best[1]
 
@@ -205,7 +207,9 @@ def _continuation(ev_by: dict) -> list[str]:
         f" {ev_by['sep-v3']['si_sdri']:.2f} -> {ev_by['sep-v4']['si_sdri']:.2f} dB and SDRi"
         f" {ev_by['sep-v3']['sdri']:.2f} -> {ev_by['sep-v4']['sdri']:.2f} dB. The best"
         f" validation came {v4[0] - v4[3]:,} steps before the end (log:"
-        " results/training/v11/sep-v4/log.csv): not flattened. The C1/C2"
+        " results/training/v11/sep-v4/log.csv)"
+        + (": not flattened." if v4[3] >= 0.75 * v4[0] else ".")
+        + " The C1/C2"
         " files are still compressed from sep-v3.",
     ]
 

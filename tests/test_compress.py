@@ -858,7 +858,8 @@ def test_distillation_pulls_towards_the_given_teacher(tmp_path):
     cfg = dict(stages=["P"], rounds=1, finetune_steps=30, distill=100.0)
     own, _ = _channel_compress(copy.deepcopy(model), tmp_path / "own", train, **cfg)
     given, _ = _channel_compress(model, tmp_path / "given", train, teacher=teacher, **cfg)
-    assert distance(given.model) < start < distance(own.model)
+    assert distance(given.model) < 0.5 * start
+    assert distance(given.model) < 0.5 * distance(own.model)
     with pytest.raises(ValueError, match="distill is 0"):
         _channel_compress(ConvGRU(), tmp_path / "off", train, teacher=teacher, stages=["P"])
 
@@ -876,7 +877,7 @@ def test_compress_refuses_a_teacher_of_another_architecture_before_reading_data(
     _, _, cfg = load_pipeline("c1", [f"teacher={wider}", "distill=20"])
     with pytest.raises(ValueError, match="not the input's architecture") as e:
         load_teacher(cfg, student, torch.device("cpu"))
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and "'lstm_hidden': 16" in str(e.value)
     _, _, cfg = load_pipeline("c1", [f"teacher={same}", "distill=0"])
     with pytest.raises(ValueError, match="distill is 0"):
         load_teacher(cfg, student, torch.device("cpu"))
@@ -903,3 +904,5 @@ def test_zeros_outside_include_stay_zero_while_the_included_tensors_are_pruned(t
     conv = dict(result.model.named_parameters())["conv.weight"]
     assert bool((conv[zeros] == 0).all()) and bool((conv[~zeros] != 0).all())
     assert int((result.model.gru.weight_hh_l0 != 0).sum()) < gru_before  # it did prune
+    # the round's record counts what it prunes, not the kept zeros beside it
+    assert result.progress.rounds[0]["removed_fraction"] == pytest.approx(0.5, abs=0.02)

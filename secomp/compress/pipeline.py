@@ -12,7 +12,9 @@ C1 = S(L1) + P(unstructured) + Q, C2 = S(group lasso) + P(structured) + Q; any s
 runs (the paper's ablations). A prune unit is one tensor (`groups: tensor`, the paper's groups)
 or the coupled channel groups of one layer (`groups: channel`, structure/groups.py: everything
 pruned is then removed by `secomp slim`). With `distill: w`, every fine-tuning loss (S, P, Q)
-adds w * MSE(model output, output of the frozen uncompressed model). After every unit the
+adds w * MSE(model output, output of a frozen teacher): the input model as the run starts, or
+the `teacher:` file (e.g. the dense baseline of an input pruned before, whose zeros the run
+keeps). After every unit the
 model, masks and codebooks are written atomically to OUT/state.safetensors and the unit is
 recorded in OUT/progress.json; fine-tuning inside a unit checkpoints through the training
 engine, so a killed run resumes where it was.
@@ -474,10 +476,16 @@ def _pruning_round(run: _Run, unit: str) -> None:
     """P<k>: sensitivity analysis, prune every unit at its ratio, fine-tune with the masks."""
     t0 = time.time()
     cfg = run.cfg
-    nz_before = count_nonzero(run.masks)
+    # what this run prunes: not the kept zeros of tensors that include/exclude leave out
+    pruned = {p for u in run.units for p in u.params}
+
+    def nonzero() -> int:
+        return count_nonzero({n: m for n, m in run.masks.items() if n in pruned})
+
+    nz_before = nonzero()
     sens_time = _round_masks(run, unit)
     apply_masks(run.model, run.masks)
-    removed = 1.0 - count_nonzero(run.masks) / max(1, nz_before)
+    removed = 1.0 - nonzero() / max(1, nz_before)
     extra: dict[str, Any] = {"removed_fraction": removed, "sensitivity_time_s": sens_time}
     hooks = TrainHooks(after_step=run.masks_hook)
     if cfg.reg_decay > 0:
@@ -642,6 +650,8 @@ def compress(
     frozen copy of `model` as it comes in. Writes
     OUT/{state.safetensors, progress.json, work/<unit>/..., sensitivity_<unit>.csv/png}.
     """
+    if teacher is not None and cfg.distill <= 0:
+        raise ValueError("a teacher is given but distill is 0: set distill to a weight > 0")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_choices(cfg)
@@ -650,8 +660,6 @@ def compress(
         raise ValueError("no prunable tensors (check include/exclude patterns)")
     units = _prune_units(model, data, cfg, tensors)
     loss_fn = loss or model_loss(model, cfg.train.loss_power)
-    if teacher is not None and cfg.distill <= 0:
-        raise ValueError("a teacher is given but distill is 0: set distill to a weight > 0")
     # the frozen uncompressed model, before any state of a resumed run is loaded
     reference = model if teacher is None else teacher
     tune_loss = distill_loss(loss_fn, reference, cfg.distill) if cfg.distill > 0 else loss_fn

@@ -67,22 +67,30 @@ def keep_trained_loss(model_path: str, raw: dict, cfg) -> str | None:
 def load_teacher(cfg, model, device):
     """The model file of `teacher:` (None when unset), checked against `model` before any data
     is read: `distill` must be on and the teacher must be the same architecture with the same
-    tensor shapes (a dense baseline of a pruned input, say)."""
+    hyper-parameters and tensor shapes (a dense baseline of a pruned input, say)."""
     if not cfg.teacher:
         return None
     from ..io.modelio import load_model
+    from ..models.registry import model_config
 
     if cfg.distill <= 0:
         raise ValueError(f"teacher {cfg.teacher} is set but distill is 0: set distill > 0")
     teacher = load_model(cfg.teacher, device).eval()
-    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
-    if type(teacher) is not type(model) or shapes != {
-        n: tuple(p.shape) for n, p in teacher.named_parameters()
-    }:
+    # as stored in model files (tuples become lists), so a built and a loaded model compare equal
+    mine, theirs = (json.loads(json.dumps(model_config(m))) for m in (model, teacher))
+    shapes = {n: tuple(p.shape) for n, p in teacher.named_parameters()}
+    differs = [
+        n for n, p in model.named_parameters() if shapes.get(n) != tuple(p.shape)
+    ] + [n for n in shapes if n not in dict(model.named_parameters())]
+    if (mine["arch"], mine["hparams"]) != (theirs["arch"], theirs["hparams"]) or differs:
+        what = (
+            f"{theirs['arch']} {theirs['hparams']} against {mine['arch']} {mine['hparams']}"
+            if (mine["arch"], mine["hparams"]) != (theirs["arch"], theirs["hparams"])
+            else f"tensor {differs[0]} differs"
+        )
         raise ValueError(
-            f"teacher {cfg.teacher} is not the input's architecture and size"
-            f" ({type(teacher).__name__} against {type(model).__name__}): distillation needs"
-            " the same outputs"
+            f"teacher {cfg.teacher} is not the input's architecture and size ({what}):"
+            " distillation needs the same outputs"
         )
     return teacher
 

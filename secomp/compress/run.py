@@ -78,15 +78,17 @@ def load_teacher(cfg, model, device):
     teacher = load_model(cfg.teacher, device).eval()
     # as stored in model files (tuples become lists), so a built and a loaded model compare equal
     mine, theirs = (json.loads(json.dumps(model_config(m))) for m in (model, teacher))
-    shapes = {n: tuple(p.shape) for n, p in teacher.named_parameters()}
-    differs = [
-        n for n, p in model.named_parameters() if shapes.get(n) != tuple(p.shape)
-    ] + [n for n in shapes if n not in dict(model.named_parameters())]
-    if (mine["arch"], mine["hparams"]) != (theirs["arch"], theirs["hparams"]) or differs:
+    shapes, their_shapes = (
+        {n: tuple(p.shape) for n, p in m.named_parameters()} for m in (model, teacher)
+    )
+    same_config = (mine["arch"], mine["hparams"]) == (theirs["arch"], theirs["hparams"])
+    if not same_config or shapes != their_shapes:
+        differs = sorted(n for n in shapes.keys() | their_shapes.keys()
+                         if shapes.get(n) != their_shapes.get(n))
         what = (
-            f"{theirs['arch']} {theirs['hparams']} against {mine['arch']} {mine['hparams']}"
-            if (mine["arch"], mine["hparams"]) != (theirs["arch"], theirs["hparams"])
-            else f"tensor {differs[0]} differs"
+            f"tensor {differs[0]} differs"
+            if same_config
+            else f"{theirs['arch']} {theirs['hparams']} against {mine['arch']} {mine['hparams']}"
         )
         raise ValueError(
             f"teacher {cfg.teacher} is not the input's architecture and size ({what}):"

@@ -15,6 +15,7 @@
 #   bash recipes/gpu_v5.sh train             # decode the corpus once into the bank cache, then
 #                                            # train every config in MODELS at once on the one GPU,
 #                                            # detached (survives between calls), MIN minutes each
+#                                            # (MIN unset: each config's max_minutes)
 #   bash recipes/gpu_v5.sh train-pack        # `train`, then wait for the trainings to end and
 #                                            # `pack` MODELS, all in this one call: a lease too short
 #                                            # to watch from several calls loses nothing to a gap
@@ -24,6 +25,9 @@
 #                                            # configs/train/MODEL.yaml, stopped at LIMIT s
 #                                            # (resumable) -> runs/MODEL-PIPELINE
 #   bash recipes/gpu_v5.sh compress-after    # the same, detached, once no training runs
+#   bash recipes/gpu_v5.sh compress-chain    # the jobs of CHAIN one after another, detached (a
+#                                            # job that starts from=runs/<earlier job>/model.secomp
+#                                            # waits for it), each stopped at LIMIT s
 #   bash recipes/gpu_v5.sh status            # last log lines, GPU utilisation, logs -> $OUT
 #   bash recipes/gpu_v5.sh collect           # status, plus each run's pruned.secomp -> $OUT/RUN/
 #   bash recipes/gpu_v5.sh pack NAME...      # fp16 shards of checkpoints/NAME/{model,best} -> $OUT
@@ -32,7 +36,7 @@ set -u
 source recipes/gpu_env.sh
 DATA=${DATA:-/tmp/sd}
 CACHE=${CACHE:-/tmp/banks}
-MIN=${MIN:-18}
+MIN=${MIN:-}
 MODELS=${MODELS:-crn-v5 gcrn-v5 lstm-v5 tcnn-v5 demo-v5 demo-v5-dry}
 mkdir -p "$DATA" checkpoints
 case "${1:-}" in
@@ -104,6 +108,21 @@ case "${1:-}" in
     setsid nohup bash -c "while pgrep -f 'secomp[.]cli trai[n]' > /dev/null; do sleep 5; done; \
       bash $0 compress" >> runs/compress-after.log 2>&1 < /dev/null &
     echo "compression waits for the trainings: runs/compress-after.log" ;;
+  compress-chain)
+    mkdir -p runs
+    CHAIN=${CHAIN:-} setsid nohup bash "$0" chain-run >> runs/compress-chain.log 2>&1 < /dev/null &
+    sleep 20; tail -n 3 runs/*.log ;;
+  chain-run)  # compress-chain's detached loop
+    set -f  # a job's [P] is not a glob
+    for job in $CHAIN; do
+      echo "$(date +%T) $job"
+      JOBS=$job bash "$0" compress > /dev/null
+      IFS=: read -r m p tag extra <<< "$job"
+      while pgrep -f "secomp[.]cli compress .*--out runs/$m-$p${tag:+-$tag}( |\$)" > /dev/null; do
+        sleep 5
+      done
+    done
+    echo "$(date +%T) chain done" ;;
   banks)
     python3 - "$DATA" "$CACHE" <<'PY' || exit 1
 import sys
@@ -121,14 +140,14 @@ PY
       >> checkpoints/gpu_util.csv 2>&1 &
     for m in $MODELS; do
       setsid nohup python3 -m secomp.cli train --config configs/train/$m.yaml --data "$DATA" \
-        --out checkpoints/$m --resume --quiet max_minutes=$MIN bank_cache=$CACHE \
+        --out checkpoints/$m --resume --quiet ${MIN:+max_minutes=$MIN} bank_cache=$CACHE \
         >> checkpoints/$m.log 2>&1 < /dev/null &
     done
     sleep 60; bash "$0" status ;;
   train-pack)
     bash "$0" train || exit 1
     # MIN minutes of training, then its last checkpoint and the final validation
-    WAIT=$(python3 -c "print(int($MIN * 60 + 90))") bash "$0" wait
+    WAIT=$(python3 -c "print(int(${MIN:-18} * 60 + 90))") bash "$0" wait
     bash "$0" pack $MODELS && bash "$0" status > /dev/null ;;
   status)
     for m in $MODELS; do
@@ -140,11 +159,13 @@ PY
     for r in runs/*.log; do [ -f "$r" ] && echo "== $r: $(tail -c 200 $r | tr '\r' '\n' | tail -1)"; done
     tar czf "$OUT/logs.tgz" $(ls checkpoints/*.log checkpoints/*.csv checkpoints/*.json \
       checkpoints/*/log.csv checkpoints/*/loss.png runs/*.log runs/*/*.md runs/*/*.json \
-      runs/*/*.csv runs/*/*.png runs/*/*.yaml runs/*/model.secomp 2>/dev/null) ;;
+      runs/*/*.csv runs/*/*.png runs/*/*.yaml $(find runs -maxdepth 2 -name model.secomp -size -8M 2>/dev/null) \
+      2>/dev/null) ;;
   collect)  # each run's pruned.secomp (too big for logs.tgz together) -> $OUT/RUN/, then status
-    # (whose logs.tgz holds every model.secomp): a watch call that ends with this brings back
+    # (whose logs.tgz holds every model.secomp under 8 MB): a watch call that ends with this brings back
     # every file written so far, so a lost machine loses only the runs still going
-    for f in runs/*/pruned.secomp; do
+    # (a P-only run's model.secomp can be 12 MB: those travel here too, not in logs.tgz)
+    for f in runs/*/pruned.secomp $(find runs -maxdepth 2 -name model.secomp -size +8M 2>/dev/null); do
       [ -f "$f" ] || continue
       r=$(basename "$(dirname "$f")"); mkdir -p "$OUT/$r" && cp "$f" "$OUT/$r/"
     done
@@ -163,6 +184,6 @@ PY
       for m in "$@"; do cp -r checkpoints/pack/$m "$OUT/"; done
     fi
     ls -la "$OUT"/* ;;
-  *) echo "usage: $0 unpack|init|bench|wait|banks|train|train-pack|compress|compress-after|status|collect|pack NAME..." >&2
+  *) echo "usage: $0 unpack|init|bench|wait|banks|train|train-pack|compress|compress-after|compress-chain|status|collect|pack NAME..." >&2
      exit 2 ;;
 esac

@@ -68,7 +68,7 @@ ABLATIONS = (
         "C1",
         "gcrn-v6-c1-r4q",
         "gcrn-v6-c1-r4q-pq",
-        {"S+P+Q": "gcrn-c1", "P+Q": "gcrn-c1-pq", "P": "gcrn-c1-p"},
+        {"S+P+Q": "gcrn-v6-c1-r4q", "P+Q": "gcrn-c1-pq", "P": "gcrn-c1-p"},
     ),
     (
         "gcrn-v6",

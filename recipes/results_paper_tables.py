@@ -37,7 +37,7 @@ C2 = "C2-slim (c2-fast)"
 ARTIFACTS = (
     ("lstm-c1", "C1", "lstm-v6", "lstm-v6-c1-r6q"),
     ("crn-c1", "C1", "crn-v6", "crn-v6-c1-r4p5"),
-    ("gcrn-c1", "C1", "gcrn-v6", "gcrn-v6-c1-r4q"),
+    ("gcrn-c1", "C1", "gcrn-v6", "gcrn-v6-c1-r2bl4q5t"),
     ("tcnn-c1", "C1", "tcnn-v6", "tcnn-v6-c1-r4p-p5k"),
     ("lstm-c2-slim", C2, "lstm-v6", "lstm-v6-c2-fast"),
     ("crn-c2-slim", C2, "crn-v6", "crn-v6-c2-fast"),

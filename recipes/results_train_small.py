@@ -2,18 +2,22 @@
 compressed large model against a narrow model of the same architecture whose dense fp32 file is
 about the size of the compressed one, both trained on corpus v2, on both test sets.
 
-Only the CRN has such a pair today: `models/crn-c1.secomp` (crn-v6 through C1) and demo-v5, the
+Three pairs. The CRN's is `models/crn-c1.secomp` (crn-v6 through C1) against demo-v5, the
 narrow CRN (channels 8-16-16-32-32, LSTM 128; `configs/train/demo-v5.yaml`) trained in the v5
-lease beside the large baselines. The narrow model is not the item's controlled experiment: it
-had 12 minutes of a GPU shared by eight runs, where crn-v6's lineage had 12 + 21 (crn-v5, then
-crn-v6), and it trained with 20% reverberant mixtures, crn-v6 without. Both are stated next to
-the table.
+lease beside the large baselines; it is not the item's controlled experiment: it had 12 minutes
+of a GPU shared by eight runs, where crn-v6's lineage had 12 + 21 (crn-v5, then crn-v6), and it
+trained with 20% reverberant mixtures, crn-v6 without. The LSTM's and GCRN's narrow models were
+trained in the v22 lease (recipes/LEASE.md) with their large baseline's mixtures and optimiser
+settings: lstm-small-v6 (3 x 120) for the same 18 minutes from scratch as lstm-v6, gcrn-small-v6
+(channels 8-16-16-32-32, grouped LSTM 128) for 20 minutes from scratch where gcrn-v6's lineage
+had 9 + 21 (gcrn-v5 with reverberation, then gcrn-v6). Each ran beside other jobs on one H200.
 
-    python recipes/weights.py restore demo-v5 crn-v6    # the dense files whose bytes are measured
+    python recipes/weights.py restore demo-v5 crn-v6 lstm-v6 lstm-small-v6 gcrn-v6 gcrn-small-v6
     python recipes/results_train_small.py               # -> results/train_small.json
 
 The quality numbers are the committed `secomp evaluate` JSONs of recipes/evaluate_v5.sh
-(demo-v5, crn-v6) and of the compressed artifacts (results/compressed_v2/crn-c1_*.json).
+(demo-v5; `RESULTS=results/baselines_v6 MODELS="..."` for the v6 and narrow v6 models) and of
+the compressed artifacts (results/compressed_v2/ARCH-c1_*.json).
 """
 
 from __future__ import annotations
@@ -36,6 +40,24 @@ PAIRS = {
          "results/compressed_v2/crn-c1_{s}.json", ()),
         ("demo-v5 (train small, dense fp32)", "narrow", "checkpoints/demo-v5/model.safetensors",
          "results/baselines_v5/demo-v5_{s}.json", ("v5/demo-v5",)),
+    ],
+    "lstm": [
+        ("lstm-v6 (dense fp32)", "large baseline", "checkpoints/lstm-v6/model.safetensors",
+         "results/baselines_v6/lstm-v6_{s}.json", ("v6/lstm-v6",)),
+        ("lstm-c1 (compress large)", "compressed", "models/lstm-c1.secomp",
+         "results/compressed_v2/lstm-c1_{s}.json", ()),
+        ("lstm-small-v6 (train small, dense fp32)", "narrow",
+         "checkpoints/lstm-small-v6/model.safetensors",
+         "results/baselines_v6/lstm-small-v6_{s}.json", ("v12/lstm-small-v6",)),
+    ],
+    "gcrn": [
+        ("gcrn-v6 (dense fp32)", "large baseline", "checkpoints/gcrn-v6/model.safetensors",
+         "results/baselines_v6/gcrn-v6_{s}.json", ("v5/gcrn-v5", "v6/gcrn-v6")),
+        ("gcrn-c1 (compress large)", "compressed", "models/gcrn-c1.secomp",
+         "results/compressed_v2/gcrn-c1_{s}.json", ()),
+        ("gcrn-small-v6 (train small, dense fp32)", "narrow",
+         "checkpoints/gcrn-small-v6/model.safetensors",
+         "results/baselines_v6/gcrn-small-v6_{s}.json", ("v12/gcrn-small-v6",)),
     ],
 }
 
@@ -77,18 +99,30 @@ def section() -> list[str]:
         return ["### Compress-large vs train-small", "",
                 "Not computed yet (`python recipes/results_train_small.py`).", ""]
     data = json.loads(OUT.read_text())
-    crn = _roles(data["crn"])
-    small_min, large_min = (crn[r]["train_minutes"] for r in ("narrow", "large baseline"))
+    mins = {
+        arch: {e["role"]: e["train_minutes"] for e in entries} for arch, entries in data.items()
+    }
+    crn = mins["crn"]
     L = ["### Compress-large vs train-small (item 7)", "",
          "`python recipes/results_train_small.py` (after `python recipes/weights.py restore"
-         " demo-v5 crn-v6`; sizes are the bytes of the files named). Cells: STOI / PESQ.",
-         "Only the CRN has a narrow model trained on corpus v2: demo-v5 (channels 8-16-16-32-32,",
-         f"LSTM 128), trained for {small_min:.0f} min on a GPU shared by eight runs and with 20%"
-         " reverberant",
-         f"mixtures, while crn-v6's lineage trained for {large_min:.0f} min (crn-v5, then crn-v6)"
-         " without",
-         "reverberation in its last 21 min. So this is not the controlled experiment the item",
-         "asks for (same data and GPU time); GCRN and LSTM have no narrow model yet.", ""]
+         " demo-v5 crn-v6 lstm-v6 lstm-small-v6 gcrn-v6 gcrn-small-v6`; sizes are the bytes of"
+         " the files named, the narrow models dense fp32, no quantization). Cells: STOI / PESQ.",
+         "The narrow models have the large one's layer types and fewer channels, about the C1"
+         " file's bytes.",
+         f"CRN: demo-v5 (channels 8-16-16-32-32, LSTM 128) trained for {crn['narrow']:.0f} min on"
+         " a GPU shared by eight runs and with 20% reverberant mixtures, while crn-v6's lineage"
+         f" trained for {crn['large baseline']:.0f} min (crn-v5, then crn-v6) without"
+         " reverberation in its last 21 min: not the controlled experiment.",
+         f"LSTM: lstm-small-v6 (3 x 120) trained for {mins['lstm']['narrow']:.0f} min from scratch"
+         f" against lstm-v6's {mins['lstm']['large baseline']:.0f}, same mixtures and optimiser"
+         " settings, each beside other jobs on one H200 (`configs/train/lstm-small-v6.yaml`):"
+         " the controlled pair.",
+         f"GCRN: gcrn-small-v6 (channels 8-16-16-32-32, grouped LSTM 128) trained for"
+         f" {mins['gcrn']['narrow']:.0f} min from scratch on gcrn-v6's mixtures, against"
+         f" {mins['gcrn']['large baseline']:.0f} min for gcrn-v6's lineage (gcrn-v5 with"
+         " reverberation, then gcrn-v6; `configs/train/gcrn-small-v6.yaml`): the same data, a"
+         " third less GPU time. Its file was sized to the C1 file committed then (928,271"
+         " bytes); today's C1 file is smaller, so the narrow GCRN has the more bytes.", ""]
     for arch, entries in data.items():
         for s in SETS:
             L += [f"**{arch.upper()}, {s} set**", "",

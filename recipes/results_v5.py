@@ -46,7 +46,8 @@ TRAIN_RUNS = (("v5", "crn-v5"), ("v5", "gcrn-v5"), ("v5", "lstm-v5"), ("v5", "tc
               ("v7", "crn-v7-pow"), ("v7", "gcrn-v7-pow"), ("v7", "tcnn-v6"), ("v7", "sep-v3"),
               ("v8", "tcnn-v7-pow"), ("v9", "crn-v8-pow"), ("v9", "gcrn-v8-pow"),
               ("v9", "tcnn-v8-pow"), ("v9", "demo-v6-pow"), ("v10", "demo-v7-pow"),
-              ("v11", "sep-v4"))
+              ("v11", "sep-v4"), ("v12", "sep-v5"), ("v12", "lstm-small-v6"),
+              ("v12", "gcrn-small-v6"))
 CORPORA = (("speechocean762", "so762"), ("librispeech_train-clean-5", "LS"))
 
 

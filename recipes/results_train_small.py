@@ -157,6 +157,17 @@ def margins(data: dict) -> list[tuple[str, str, int, int, float, float]]:
 
 def verdict_lines(data: dict) -> list[str]:
     out = []
+    for arch, entries in data.items():
+        e = _roles(entries)
+        large, small = e["large baseline"], e["narrow"]
+        for k in ("stoi", "pesq"):
+            d = [small["quality"][s][x][k] - large["quality"][s][x][k] for s in SETS for x in SNRS]
+            if all(v > 0 for v in d):
+                nd = 3 if k == "stoi" else 2
+                out.append(f"- {arch.upper()}: the narrow model is ahead of the dense large"
+                           f" baseline itself on {k.upper()} at every set/SNR cell (difference"
+                           f" {min(d):+.{nd}f} to {max(d):+.{nd}f}): the large model is"
+                           " undertrained for its size in this GPU time.")
     for arch, k, wins, n, lo, hi in margins(data):
         e = _roles(data[arch])
         nd = 3 if k == "stoi" else 2

@@ -41,13 +41,13 @@ RECORDS = ROOT / "results" / "compress"
 # file (results/separation/NAME.json for the separation model, results/compressed_v2/
 # NAME_matched.json for the others); S+P+Q of C2 is its slimmed file, which computes the same
 ABLATIONS = (
-    ("sep-v3", "C1", "sep-v3-c1-qs", "sep-v3-c1-pq", {"S+P+Q": "sep-c1", "P+Q": "sep-c1-pq"}),
+    ("sep-v3", "C1", "sep-v3-c1-qs", "sep-v3-c1-pq", {"S+P+Q": "sep-v3-c1", "P+Q": "sep-c1-pq"}),
     (
         "sep-v3",
         "C2 (c2-fast)",
         "sep-v3-c2-fast-qs",
         "sep-v3-c2-fast-pq",
-        {"S+P+Q": "sep-c2-slim", "P+Q": "sep-c2-fast-pq"},
+        {"S+P+Q": "sep-v3-c2-slim", "P+Q": "sep-c2-fast-pq"},
     ),
     (
         "crn-v7-pow",
@@ -87,7 +87,7 @@ ABLATIONS = (
     ),
 )
 # model, pipeline, run with distillation, run without, the test evaluation of each finished file
-DISTILL = (("sep-v3", "C1", "sep-v3-c1-qs", "sep-v3-c1-qs-nokd", "sep-c1", "sep-c1-nokd"),)
+DISTILL = (("sep-v3", "C1", "sep-v3-c1-qs", "sep-v3-c1-qs-nokd", "sep-v3-c1", "sep-c1-nokd"),)
 # model, pipeline, run with the preset's settings, run with the sibling paper's Algorithm 1
 # settings (absolute tolerance 0.02, ratios up to 100 %, L1 ranking, sparse group lasso decayed
 # 10 % a round, 6 rounds), the test evaluation of each finished file

@@ -10,6 +10,7 @@ the architecture (`build_model(arch)`), so no baseline weights are needed here.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -533,6 +534,34 @@ def _v20_tcnn() -> str:
     )
 
 
+
+def _tensor_byte_share(run: str, prefix: str) -> float | None:
+    """Share of a run's tensor bytes (its report.md tensor table) in tensors named PREFIX*."""
+    report = ROOT / "results" / "compress" / run / "report.md"
+    if not report.exists():
+        return None
+    total = part = 0
+    header = None
+    for line in report.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "tensor":
+            header = cells
+        elif header and len(cells) == len(header) and cells[-1].replace(",", "").isdigit():
+            b = int(cells[-1].replace(",", ""))
+            total += b
+            part += b if cells[0].startswith(prefix) else 0
+    return part / total if total else None
+
+
+def _widened(run: str, bits: int) -> tuple[int, int] | None:
+    """(tensors the Q stage's width search gave more than BITS, tensors) of a run."""
+    path = ROOT / "results" / "compress" / run / "quant_bits_Q.csv"
+    if not path.exists():
+        return None
+    rows = list(csv.DictReader(path.open()))
+    return sum(int(r["chosen"]) > bits for r in rows), len(rows)
+
+
 def _v22_gcrn() -> str:
     """The committed GCRN C1 (the v22 lease): two P rounds on everything, four on the grouped
     LSTM alone distilled from the dense model, then three Q runs of that P file chosen on the
@@ -550,7 +579,10 @@ def _v22_gcrn() -> str:
     worst = worst_changes(test_quality("gcrn-c1", "gcrn-v6"))
     worst_prev = worst_changes(test_quality(prev, "gcrn-v6"))
     worst_v21 = worst_changes(test_quality("gcrn-v6-c1-r2l4q", "gcrn-v6"))
+    lstm_share, widened = _tensor_byte_share(prev, "glstm."), _widened(run, 5)
     if not (all(summaries.values()) and all(valid.values()) and prog_p and prog_2 and worst):
+        return ""
+    if lstm_share is None or widened is None:
         return ""
     dense = summaries[run]["before"]["dense_fp32_bytes"]
     ratio = dense / summaries[run]["artifact_bytes"]
@@ -566,13 +598,13 @@ def _v22_gcrn() -> str:
         f"**The committed GCRN C1 is {run}** (the v22 lease, recipes/LEASE.md): two P rounds"
         " on every tensor (`gcrn-v6:c1:r2b:stages=[P],rounds=2,finetune_steps=800,distill=20`),"
         " four more on the grouped LSTM alone (`include=[glstm.*]`, distilled from the dense"
-        " gcrn-v6: the LSTM held 79 % of the earlier file's bytes while the analysis kept the"
-        f" convolutions denser), {prog_p.rounds[-1]['nonzero']:,} non-zeros after"
+        f" gcrn-v6: the LSTM held {lstm_share:.0%} of the earlier file's tensor bytes while the"
+        f" analysis kept the convolutions denser), {prog_p.rounds[-1]['nonzero']:,} non-zeros after"
         f" {p_time:.0f} s of P on one H200 beside three trainings, then three Q runs of that P"
         " file, all `centroid_steps=400 distill=20`. On the valid split at -5..15 dB against"
         f" gcrn-v6: {cells}. `q5t` (5-bit codebooks, but a tensor whose 5-bit codebook alone"
         " raises the valid loss by more than 0.2 % gets a wider one, `quant_tolerance=0.002`:"
-        " 9 of 40 tensors) is the smallest and loses least, so it was taken:"
+        f" {widened[0]} of {widened[1]} tensors) is the smallest and loses least, so it was taken:"
         f" {ratio:.1f}x ({summaries[run]['artifact_bytes']:,} bytes). On both test sets its"
         f" worst STOI change is {100 * ds:+.2f} points ({ss} {xs} dB) and its worst PESQ change"
         f" {dp:+.3f} ({sp} {xp} dB): the C1 bound ({bound}) is **{'met' if ok else 'missed'}**."

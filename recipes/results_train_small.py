@@ -2,21 +2,20 @@
 compressed large model against a narrow model of the same architecture whose dense fp32 file is
 about the size of the compressed one, both trained on corpus v2, on both test sets.
 
-Three pairs. The CRN's is `models/crn-c1.secomp` (crn-v6 through C1) against demo-v5, the
-narrow CRN (channels 8-16-16-32-32, LSTM 128; `configs/train/demo-v5.yaml`) trained in the v5
-lease beside the large baselines; it is not the item's controlled experiment: it had 12 minutes
-of a GPU shared by eight runs, where crn-v6's lineage had 12 + 21 (crn-v5, then crn-v6), and it
-trained with 20% reverberant mixtures, crn-v6 without. The LSTM's and GCRN's narrow models were
-trained in the v22 lease (recipes/LEASE.md) with their large baseline's mixtures and optimiser
-settings: lstm-small-v6 (3 x 120) for the same 18 minutes from scratch as lstm-v6, gcrn-small-v6
-(channels 8-16-16-32-32, grouped LSTM 128) for 20 minutes from scratch where gcrn-v6's lineage
-had 9 + 21 (gcrn-v5 with reverberation, then gcrn-v6). Each ran beside other jobs on one H200.
+Three pairs, each narrow model trained from scratch with its large baseline's mixtures and
+optimiser settings, beside other jobs on one H200 (recipes/LEASE.md): lstm-small-v6 (3 x 120)
+for the same 18 minutes as lstm-v6 (v22 lease); gcrn-small-v6 (channels 8-16-16-32-32, grouped
+LSTM 128) for 20 minutes where gcrn-v6's lineage had 9 + 21 (gcrn-v5 with reverberation, then
+gcrn-v6; v22 lease); crn-small-v6 (channels 8-16-16-32-32, LSTM 2 x 136) for 20 minutes where
+crn-v6's lineage had 12 + 21 (crn-v5, then crn-v6; v24 lease). The CRN pair used to be demo-v5,
+which had reverberant mixtures and a GPU shared by eight runs; crn-small-v6 replaces it.
 
-    python recipes/weights.py restore demo-v5 crn-v6 lstm-v6 lstm-small-v6 gcrn-v6 gcrn-small-v6
+    python recipes/weights.py restore crn-v6 crn-small-v6 lstm-v6 lstm-small-v6 gcrn-v6 \
+        gcrn-small-v6
     python recipes/results_train_small.py               # -> results/train_small.json
 
 The quality numbers are the committed `secomp evaluate` JSONs of recipes/evaluate_v5.sh
-(demo-v5; `RESULTS=results/baselines_v6 MODELS="..."` for the v6 and narrow v6 models) and of
+(`RESULTS=results/baselines_v6 MODELS="..."` for the v6 and narrow v6 models) and of
 the compressed artifacts (results/compressed_v2/ARCH-c1_*.json).
 """
 
@@ -38,8 +37,9 @@ PAIRS = {
          "results/baselines_v6/crn-v6_{s}.json", ("v5/crn-v5", "v6/crn-v6")),
         ("crn-c1 (compress large)", "compressed", "models/crn-c1.secomp",
          "results/compressed_v2/crn-c1_{s}.json", ()),
-        ("demo-v5 (train small, dense fp32)", "narrow", "checkpoints/demo-v5/model.safetensors",
-         "results/baselines_v5/demo-v5_{s}.json", ("v5/demo-v5",)),
+        ("crn-small-v6 (train small, dense fp32)", "narrow",
+         "checkpoints/crn-small-v6/model.safetensors",
+         "results/baselines_v6/crn-small-v6_{s}.json", ("v13/crn-small-v6",)),
     ],
     "lstm": [
         ("lstm-v6 (dense fp32)", "large baseline", "checkpoints/lstm-v6/model.safetensors",
@@ -102,27 +102,24 @@ def section() -> list[str]:
     mins = {
         arch: {e["role"]: e["train_minutes"] for e in entries} for arch, entries in data.items()
     }
-    crn = mins["crn"]
     L = ["### Compress-large vs train-small (item 7)", "",
          "`python recipes/results_train_small.py` (after `python recipes/weights.py restore"
-         " demo-v5 crn-v6 lstm-v6 lstm-small-v6 gcrn-v6 gcrn-small-v6`; sizes are the bytes of"
-         " the files named, the narrow models dense fp32, no quantization). Cells: STOI / PESQ.",
-         "The narrow models have the large one's layer types and fewer channels, about the C1"
-         " file's bytes.",
-         f"CRN: demo-v5 (channels 8-16-16-32-32, LSTM 128) trained for {crn['narrow']:.0f} min on"
-         " a GPU shared by eight runs and with 20% reverberant mixtures, while crn-v6's lineage"
-         f" trained for {crn['large baseline']:.0f} min (crn-v5, then crn-v6) without"
-         " reverberation in its last 21 min: not the controlled experiment.",
-         f"LSTM: lstm-small-v6 (3 x 120) trained for {mins['lstm']['narrow']:.0f} min from scratch"
-         f" against lstm-v6's {mins['lstm']['large baseline']:.0f}, same mixtures and optimiser"
-         " settings, each beside other jobs on one H200 (`configs/train/lstm-small-v6.yaml`):"
-         " the controlled pair.",
+         " crn-v6 crn-small-v6 lstm-v6 lstm-small-v6 gcrn-v6 gcrn-small-v6`; sizes are the bytes"
+         " of the files named, the narrow models dense fp32, no quantization). Cells: STOI /"
+         " PESQ. The narrow models have the large one's layer types and fewer channels, about"
+         " the C1 file's bytes, and were trained from scratch on their large baseline's"
+         " mixtures with its optimiser settings, each beside other jobs on one H200"
+         " (`configs/train/{crn,lstm,gcrn}-small-v6.yaml`).",
+         f"LSTM: lstm-small-v6 (3 x 120) trained for {mins['lstm']['narrow']:.0f} min against"
+         f" lstm-v6's {mins['lstm']['large baseline']:.0f}: the same data and GPU time.",
+         f"CRN: crn-small-v6 (channels 8-16-16-32-32, LSTM 2 x 136) trained for"
+         f" {mins['crn']['narrow']:.0f} min against {mins['crn']['large baseline']:.0f} min for"
+         " crn-v6's lineage (crn-v5, then crn-v6): the same data, less GPU time.",
          f"GCRN: gcrn-small-v6 (channels 8-16-16-32-32, grouped LSTM 128) trained for"
-         f" {mins['gcrn']['narrow']:.0f} min from scratch on gcrn-v6's mixtures, against"
-         f" {mins['gcrn']['large baseline']:.0f} min for gcrn-v6's lineage (gcrn-v5 with"
-         " reverberation, then gcrn-v6; `configs/train/gcrn-small-v6.yaml`): the same data, a"
-         " third less GPU time. Its file was sized to the C1 file committed then (928,271"
-         " bytes); today's C1 file is smaller, so the narrow GCRN has the more bytes.", ""]
+         f" {mins['gcrn']['narrow']:.0f} min against {mins['gcrn']['large baseline']:.0f} min for"
+         " gcrn-v6's lineage (gcrn-v5 with reverberation, then gcrn-v6): the same data, less GPU"
+         " time. Its file was sized to the C1 file committed then (928,271 bytes); today's C1"
+         " file is smaller, so the narrow GCRN has the more bytes.", ""]
     for arch, entries in data.items():
         for s in SETS:
             L += [f"**{arch.upper()}, {s} set**", "",

@@ -148,3 +148,26 @@ def test_loss_power_reaches_the_training_loss(demo_data, tmp_path):
                         f"model={model}", f"loss_power={power}"], check=False)
         assert r.returncode != 0 and f"loss_power {power}" in r.stderr, r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_adamw_decays_weights_decoupled_from_the_gradient():
+    """`optimizer: adamw` (configs/train/sep-v7.yaml) shrinks each weight by lr * weight_decay
+    per step whatever the gradient; `adam` with the same decay adds it to the gradient instead,
+    so a zero gradient moves every weight by about lr."""
+    from secomp.train import TrainConfig, make_optimizer
+
+    for name in ("adamw", "adam"):
+        model = torch.nn.Linear(4, 3)
+        before = model.weight.detach().clone()
+        opt = make_optimizer(model, TrainConfig(optimizer=name, lr=1e-2, weight_decay=0.1))
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+        opt.step()
+        after = model.weight.detach()
+        if name == "adamw":
+            torch.testing.assert_close(after, before * (1 - 1e-2 * 0.1))
+        else:
+            torch.testing.assert_close((before - after).abs(), torch.full_like(before, 1e-2),
+                                       atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer(torch.nn.Linear(2, 2), TrainConfig(optimizer="sgd"))

@@ -185,23 +185,19 @@ def _train_small() -> list[str]:
     for arch, _, wins, n, _, _ in results_train_small.margins(data):
         ahead[arch] = ahead[arch] and wins == n
     # every pair is a narrow model trained from scratch on its large baseline's mixtures
-    controlled = list(data)
-    if not controlled:
-        verdict = (
-            "not tested: no narrow model"
-        )
-    elif all(ahead[a] for a in controlled):
-        verdict = "confirmed for the " + ", ".join(a.upper() for a in controlled)
-    elif not any(ahead[a] for a in controlled):
+    names = {a: a.upper() for a in data}
+    if all(ahead.values()):
+        verdict = "confirmed for the " + ", ".join(names.values())
+    elif not any(ahead.values()):
         verdict = "not confirmed: the narrow model is not behind everywhere for the " + ", ".join(
-            a.upper() for a in controlled
+            names.values()
         )
     else:
         verdict = (
             "confirmed for the "
-            + ", ".join(a.upper() for a in controlled if ahead[a])
+            + ", ".join(names[a] for a in data if ahead[a])
             + ", not for the "
-            + ", ".join(a.upper() for a in controlled if not ahead[a])
+            + ", ".join(names[a] for a in data if not ahead[a])
         )
     return [
         f"- **Compress-large beats train-small at equal size** (the companion paper): **{verdict}**"

@@ -10,7 +10,6 @@ the architecture (`build_model(arch)`), so no baseline weights are needed here.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from results_claims import section as claims
 from results_paper_tables import (
     C2,
     baseline_eval,
+    chosen_widths,
     file_info,
     kept_file,
     test_quality,
@@ -534,7 +534,6 @@ def _v20_tcnn() -> str:
     )
 
 
-
 def _tensor_byte_share(run: str, prefix: str) -> float | None:
     """Share of a run's tensor bytes (its report.md tensor table) in tensors named PREFIX*."""
     report = ROOT / "results" / "compress" / run / "report.md"
@@ -552,14 +551,6 @@ def _tensor_byte_share(run: str, prefix: str) -> float | None:
             part += b if cells[0].startswith(prefix) else 0
     return part / total if total else None
 
-
-def _widened(run: str, bits: int) -> tuple[int, int] | None:
-    """(tensors the Q stage's width search gave more than BITS, tensors) of a run."""
-    path = ROOT / "results" / "compress" / run / "quant_bits_Q.csv"
-    if not path.exists():
-        return None
-    rows = list(csv.DictReader(path.open()))
-    return sum(int(r["chosen"]) > bits for r in rows), len(rows)
 
 
 def _v22_gcrn() -> str:
@@ -579,11 +570,12 @@ def _v22_gcrn() -> str:
     worst = worst_changes(test_quality("gcrn-c1", "gcrn-v6"))
     worst_prev = worst_changes(test_quality(prev, "gcrn-v6"))
     worst_v21 = worst_changes(test_quality("gcrn-v6-c1-r2l4q", "gcrn-v6"))
-    lstm_share, widened = _tensor_byte_share(prev, "glstm."), _widened(run, 5)
+    lstm_share, widths = _tensor_byte_share(prev, "glstm."), chosen_widths(run)
     if not (all(summaries.values()) and all(valid.values()) and prog_p and prog_2 and worst):
         return ""
-    if lstm_share is None or widened is None:
+    if lstm_share is None or widths is None:
         return ""
+    widened = sum(n for bits, n in widths.items() if bits > 5)
     dense = summaries[run]["before"]["dense_fp32_bytes"]
     ratio = dense / summaries[run]["artifact_bytes"]
     ok, bound = within("C1", ratio, worst["pesq"][0], worst["stoi"][0])
@@ -604,7 +596,7 @@ def _v22_gcrn() -> str:
         " file, all `centroid_steps=400 distill=20`. On the valid split at -5..15 dB against"
         f" gcrn-v6: {cells}. `q5t` (5-bit codebooks, but a tensor whose 5-bit codebook alone"
         " raises the valid loss by more than 0.2 % gets a wider one, `quant_tolerance=0.002`:"
-        f" {widened[0]} of {widened[1]} tensors) is the smallest and loses least, so it was taken:"
+        f" {widened} of {widths.total()} tensors) is the smallest and loses least, so it was taken:"
         f" {ratio:.1f}x ({summaries[run]['artifact_bytes']:,} bytes). On both test sets its"
         f" worst STOI change is {100 * ds:+.2f} points ({ss} {xs} dB) and its worst PESQ change"
         f" {dp:+.3f} ({sp} {xp} dB): the C1 bound ({bound}) is **{'met' if ok else 'missed'}**."

@@ -17,9 +17,11 @@ their names, byte for byte the same), and the baselines' evaluations of the same
 from __future__ import annotations
 
 import argparse
+import csv
 import functools
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 
 from secomp.info import model_info
@@ -56,6 +58,14 @@ INFO_CACHE = ROOT / "results" / "models_info.json"
 
 
 @functools.cache
+def chosen_widths(run: str) -> Counter[int] | None:
+    """Codebook widths the Q stage's search chose in results/compress/RUN: bits -> tensors."""
+    path = ROOT / "results" / "compress" / run / "quant_bits_Q.csv"
+    if not path.exists():
+        return None
+    return Counter(int(r["chosen"]) for r in csv.DictReader(path.open()))
+
+
 def file_info(path: Path) -> dict:
     """`secomp info` of a model file (from INFO_CACHE while the file is unchanged)."""
     sha = hashlib.sha256(path.read_bytes()).hexdigest()

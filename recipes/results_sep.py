@@ -11,6 +11,8 @@ import csv
 import json
 from pathlib import Path
 
+from results_paper_tables import chosen_widths  # recipes/ is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "separation"
 SYSTEMS = (
@@ -172,7 +174,6 @@ def section() -> list[str]:
     return L
 
 
-
 def _c1_paragraph(ev_by: dict) -> str:
     """How sep-C1 was made, its SI-SDRi change against its baseline, where the run lost it (the
     run's valid SI-SDR after each unit), and the sep-v3 files it replaced."""
@@ -181,11 +182,7 @@ def _c1_paragraph(ev_by: dict) -> str:
     valid = {r["unit"]: r for r in prog.get("rounds", [])}
     base = prog.get("before", {"si_sdr": float("nan")})
     rounds = [u for u in valid if u.startswith("P")]
-    widths = {}
-    bits_csv = ROOT / "results" / "compress" / SEP_C1_RUN / "quant_bits_Q.csv"
-    if bits_csv.exists():
-        for r in csv.DictReader(bits_csv.open()):
-            widths[int(r["chosen"])] = widths.get(int(r["chosen"]), 0) + 1
+    widths = chosen_widths(SEP_C1_RUN) or {}
     text = (
         f"sep-C1 is `secomp compress checkpoints/{SEP_BASE}/model.safetensors --pipeline c1"
         f" {SEP_C1_OVERRIDES}` with the PIT loss in every fine-tuning phase"
@@ -202,13 +199,17 @@ def _c1_paragraph(ev_by: dict) -> str:
         + ", ".join(f"{n} tensors at {b} bits" for b, n in sorted(widths.items()))
         + ")."
     )
-    if d < -0.5:
+    if d < -0.5 and len(rounds) > 1:
+        removed = [valid[u]["removed_fraction"] for u in rounds]
+        steps = dict(kv.split("=") for kv in SEP_C1_OVERRIDES.split())["finetune_steps"]
         text += (
-            " The loss is in the pruning, not the quantization: each round removed 44-50 % of"
-            " what was left, with 500 fine-tuning steps to recover, which sufficed for the"
-            " barely trained sep-v3 but not for a model that separates. What would close it:"
-            " three rounds (P3 kept 8.03 dB on the valid mixtures) or more fine-tuning per"
-            " round, from the stronger sep-v6; not run yet."
+            " The loss is in the pruning, not the quantization: each round removed"
+            f" {100 * min(removed):.0f}-{100 * max(removed):.0f} % of what was left, with"
+            f" {steps} fine-tuning steps to recover, which sufficed for the barely trained"
+            " sep-v3 but not for a model that separates. What would close it:"
+            f" {len(rounds) - 1} rounds"
+            f" ({rounds[-2]} kept {valid[rounds[-2]]['si_sdr']:.2f} dB on the valid mixtures)"
+            " or more fine-tuning per round, from the stronger sep-v6; not run yet."
         )
     if "sep-v3-c1" in ev_by and "sep-v3" in ev_by:
         d3 = ev_by["sep-v3-c1"]["si_sdri"] - ev_by["sep-v3"]["si_sdri"]
@@ -227,6 +228,7 @@ def _c1_paragraph(ev_by: dict) -> str:
             " nearly all of it in the quantization (valid 2.19 dB after P4, 1.79 dB after Q)."
         )
     return text
+
 
 def _best_valid(log: Path) -> tuple[int, float, float, int] | None:
     """(steps, best valid loss in dB, minutes, step of the best) of a training log.csv."""
@@ -279,9 +281,9 @@ def _continuation(ev_by: dict) -> list[str]:
             f" {v5[3]:,} of {v5[0]:,} (log: results/training/v12/sep-v5/log.csv)"
             + (": not flattened, so it was trained on (sep-v6)." if v5[3] >= 0.75 * v5[0] else "."),
         ]
-    v6 = _best_valid(ROOT / "results" / "training" / "v13" / "sep-v6" / "log.csv")
+    log6 = ROOT / "results" / "training" / "v13" / "sep-v6" / "log.csv"
+    v6 = _best_valid(log6)
     if v5 and v6 and "sep-v6" in ev_by and "sep-v5" in ev_by:
-        log6 = ROOT / "results" / "training" / "v13" / "sep-v6" / "log.csv"
         lr = [float(r["lr"]) for r in csv.DictReader(log6.open())]
         L += [
             "",
